@@ -1,0 +1,59 @@
+-- Static POST for wrk (client_credentials, password login).
+-- Configured through the environment (set by bench/run.sh):
+--   BENCH_BODY    form body (application/x-www-form-urlencoded)
+--   BENCH_AUTH    optional Authorization header value
+--   BENCH_COOKIE  optional Cookie header value
+--   BENCH_ORIGIN  optional Origin header value
+--   BENCH_ACCEPT  Accept header (default application/json)
+--   BENCH_EXPECT  expected HTTP status (default 200); anything else counts
+--                 as an error and is reported by done() as "bench_errors: N"
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY") or ""
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Accept"] = os.getenv("BENCH_ACCEPT") or "application/json"
+local auth = os.getenv("BENCH_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+local cookie = os.getenv("BENCH_COOKIE")
+if cookie and cookie ~= "" then wrk.headers["Cookie"] = cookie end
+local origin = os.getenv("BENCH_ORIGIN")
+if origin and origin ~= "" then wrk.headers["Origin"] = origin end
+
+local expect = tonumber(os.getenv("BENCH_EXPECT") or "200")
+
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok = 0
+  errors = 0
+  statuses = {}
+end
+
+function response(status, headers, body)
+  if status == expect then
+    ok = ok + 1
+  else
+    errors = errors + 1
+    local k = tostring(status)
+    statuses[k] = (statuses[k] or 0) + 1
+    if errors <= 3 then
+      io.stderr:write("unexpected status " .. status .. ": " .. string.sub(body or "", 1, 200) .. "\n")
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local total_ok, total_err, st = 0, 0, {}
+  for _, t in ipairs(threads) do
+    total_ok = total_ok + (t:get("ok") or 0)
+    total_err = total_err + (t:get("errors") or 0)
+    local s = t:get("statuses") or {}
+    for k, v in pairs(s) do st[k] = (st[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(st) do table.insert(parts, k .. "=" .. v) end
+  io.write(string.format("bench_ok: %d\nbench_errors: %d\nbench_error_statuses: %s\n",
+    total_ok, total_err, table.concat(parts, ",")))
+end

@@ -1,0 +1,122 @@
+//! Configuration: an optional TOML file, overridden by `KEYCARD_*` environment variables and
+//! flags (clap reads both), parsed once into validated settings.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keycard_jose::Alg;
+use keycard_protocol::Issuer;
+use keycard_server::Settings;
+use keycard_server::crypto::MasterKey;
+use serde::Deserialize;
+
+use crate::ServeArgs;
+
+/// The TOML file's shape; unknown keys are an error so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub(crate) database_url: Option<String>,
+    pub(crate) addr: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) signing_alg: Option<String>,
+    pub(crate) access_token_ttl: Option<i64>,
+    pub(crate) refresh_token_ttl: Option<i64>,
+    pub(crate) session_ttl: Option<i64>,
+    pub(crate) log_format: Option<String>,
+    /// Path of the file holding the key that encrypts signing keys at rest.
+    pub(crate) master_key_file: Option<PathBuf>,
+}
+
+impl FileConfig {
+    pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
+            }
+            None => Ok(FileConfig::default()),
+        }
+    }
+}
+
+pub(crate) fn addr(file: &FileConfig, args: &ServeArgs) -> String {
+    args.addr.clone().or(file.addr.clone()).unwrap_or_else(|| "127.0.0.1:8080".into())
+}
+
+pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Settings> {
+    let addr = addr(file, args);
+    let issuer_s = args.issuer.clone().or(file.issuer.clone()).unwrap_or_else(|| format!("http://{addr}"));
+    let loopback = url::Url::parse(&issuer_s)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]")))
+        .unwrap_or(false);
+    let issuer = Issuer::parse(&issuer_s, loopback || args.allow_http_issuer).map_err(anyhow::Error::msg)?;
+    let mut s = Settings::new(issuer);
+    if let Some(a) = args.signing_alg.clone().or(file.signing_alg.clone()) {
+        s.signing_alg = Alg::parse(&a).ok_or_else(|| anyhow::anyhow!("unknown signing alg {a} (RS256, ES256, EdDSA)"))?;
+    }
+    let ttl = |flag: Option<i64>, file: Option<i64>, default: i64, name: &str| -> anyhow::Result<i64> {
+        let v = flag.or(file).unwrap_or(default);
+        if v < 60 {
+            bail!("{name} must be at least 60 seconds");
+        }
+        Ok(v)
+    };
+    s.access_token_ttl_secs = ttl(args.access_token_ttl, file.access_token_ttl, s.access_token_ttl_secs, "access_token_ttl")?;
+    s.refresh_token_ttl_secs = ttl(args.refresh_token_ttl, file.refresh_token_ttl, s.refresh_token_ttl_secs, "refresh_token_ttl")?;
+    s.session_ttl_secs = ttl(args.session_ttl, file.session_ttl, s.session_ttl_secs, "session_ttl")?;
+    Ok(s)
+}
+
+/// Where the master key lives: `KEYCARD_MASTER_KEY_FILE`, the config file, or `<database>.key`.
+pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> PathBuf {
+    if let Ok(p) = std::env::var("KEYCARD_MASTER_KEY_FILE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = &file.master_key_file {
+        return p.clone();
+    }
+    let db = db_url.strip_prefix("sqlite://").or_else(|| db_url.strip_prefix("sqlite:")).unwrap_or(db_url);
+    PathBuf::from(format!("{}.key", db.split('?').next().unwrap_or(db)))
+}
+
+/// Loads the master key from `KEYCARD_MASTER_KEY` (base64url, 32 bytes) or its file, creating
+/// the file with mode 0600 on first use.
+pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<MasterKey> {
+    if let Ok(v) = std::env::var("KEYCARD_MASTER_KEY") {
+        return parse_key(v.trim()).context("KEYCARD_MASTER_KEY");
+    }
+    let path = master_key_path(file, db_url);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_key(text.trim()).with_context(|| format!("reading master key {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(&path, &URL_SAFE_NO_PAD.encode(key.bytes()))?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading master key {}", path.display())),
+    }
+}
+
+fn parse_key(s: &str) -> anyhow::Result<MasterKey> {
+    let b = URL_SAFE_NO_PAD.decode(s).context("the master key must be base64url")?;
+    let arr: [u8; 32] = b.try_into().map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))?;
+    Ok(MasterKey::from_bytes(arr))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating master key {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}

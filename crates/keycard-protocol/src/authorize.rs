@@ -1,0 +1,329 @@
+//! Authorization endpoint rules (RFC 6749 §4.1.1, §4.1.2.1; RFC 7636 §4.3; OIDC Core §3.1.2).
+//!
+//! Parsing happens in two stages, because the error channel depends on what is trusted:
+//! [`parse_client`] reads `client_id` and `redirect_uri`, whose errors are shown on Keycard's
+//! own page; once the client and its redirect URI are known, [`parse_request`] reads the rest,
+//! whose errors are redirected back to the client with `state` and `iss` (RFC 9207).
+//! [`decide`] then picks the next step (login, consent or code) from the session and consent.
+//!
+//! No I/O: the caller loads the client, session and consent and passes `now`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::form::Params;
+use crate::pkce::CodeChallenge;
+use crate::policy::{self, Api, Client, Flow, GrantType};
+use crate::values::{ClientId, Nonce, ScopeSet, State, UnixTime};
+
+/// Errors of the authorization endpoint, split by where they may be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is not trusted: render Keycard's page, never redirect
+    /// (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
+    ShowToUser(OAuthError),
+    /// Redirect to the client's registered URI with `error`, `state` and `iss`.
+    RedirectToClient { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+/// The `prompt` parameter (OIDC Core §3.1.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A fully validated authorization request. It is stored with the login transaction, so it
+/// serialises; it carries no secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether `redirect_uri` was sent; then the token request must repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub audience: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizeRequest {
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::parse(&self.scope).unwrap_or_default()
+    }
+
+    pub fn is_openid(&self) -> bool {
+        self.scope_set().contains("openid")
+    }
+}
+
+/// Stage one: the parameters whose errors are never redirected.
+pub fn parse_client(params: &Params) -> Result<ClientId, AuthorizeError> {
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::ShowToUser(OAuthError::invalid_request("client_id is missing")))?;
+    ClientId::parse_strict(id).map_err(AuthorizeError::ShowToUser)
+}
+
+/// Stage two: given the loaded client, select the redirect URI and validate the rest.
+pub fn parse_request(
+    params: &Params,
+    client: &Client,
+    api_lookup: &dyn Fn(&str) -> Option<Api>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let requested = params.get("redirect_uri");
+    let redirect_uri = crate::redirect::select(&client.redirect_uris, requested).map_err(AuthorizeError::ShowToUser)?;
+    // From here on the redirect URI is trusted, so errors go back to the client, with `state`
+    // echoed only if it is itself acceptable.
+    let state = params.get("state").and_then(|s| State::parse(s).ok()).map(|s| s.as_str().to_owned());
+    let fail = |error: OAuthError| AuthorizeError::RedirectToClient {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+    };
+    if let Some(s) = params.get("state") {
+        State::parse(s).map_err(fail)?;
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+        None => return Err(fail(OAuthError::invalid_request("response_type is missing"))),
+    }
+    if params.contains("request") {
+        return Err(fail(OAuthError::bare(ErrorCode::RequestNotSupported)));
+    }
+    if params.contains("request_uri") {
+        return Err(fail(OAuthError::bare(ErrorCode::RequestUriNotSupported)));
+    }
+    match params.get("response_mode") {
+        None | Some("query") => {}
+        Some(_) => return Err(fail(OAuthError::invalid_request("only response_mode=query is supported"))),
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        )));
+    }
+    // PKCE S256 is required for every client (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
+    let challenge = params
+        .get("code_challenge")
+        .ok_or_else(|| fail(OAuthError::invalid_request("code_challenge is required (PKCE S256)")))?;
+    let challenge = CodeChallenge::parse(challenge, params.get("code_challenge_method")).map_err(fail)?;
+    let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(fail)?;
+    let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
+    let max_age = params
+        .get("max_age")
+        .map(|m| m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()))
+        .transpose()
+        .map_err(|()| fail(OAuthError::invalid_request("max_age must be a non-negative integer")))?;
+    let nonce = params.get("nonce").map(Nonce::parse).transpose().map_err(fail)?;
+    let login_hint = params.get("login_hint").filter(|h| h.len() <= 255).map(str::to_owned);
+    let target = policy::target(params.get("resource"), params.get("audience")).map_err(fail)?;
+    let resolved = policy::resolve(Flow::User, client, scope.as_ref(), target, api_lookup).map_err(fail)?;
+    if resolved.scope.contains("offline_access") && !client.allows(GrantType::RefreshToken) {
+        return Err(fail(OAuthError::invalid_scope("this client may not receive refresh tokens")));
+    }
+    Ok(AuthorizeRequest {
+        client_id: client.id.as_str().to_owned(),
+        redirect_uri: redirect_uri.clone(),
+        redirect_uri_sent: requested.is_some(),
+        state,
+        nonce: nonce.map(|n| n.as_str().to_owned()),
+        scope: resolved.scope.to_wire(),
+        audience: resolved.audience,
+        code_challenge: challenge.as_str().to_owned(),
+        prompt,
+        max_age,
+        login_hint,
+    })
+}
+
+fn parse_prompt(p: Option<&str>) -> Result<Prompt, OAuthError> {
+    let mut prompt = Prompt::default();
+    for v in p.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+        match v {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // Keycard has one account per browser session, so the chooser is the login page.
+            "select_account" => prompt.login = true,
+            _ => return Err(OAuthError::invalid_request("unknown prompt value")),
+        }
+    }
+    // OIDC Core §3.1.2.1: none with any other value is an error.
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+    }
+    Ok(prompt)
+}
+
+/// What the browser session looks like to the rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    pub auth_time: UnixTime,
+}
+
+/// The next step of an authorization request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Ask for the password.
+    Login,
+    /// Ask the user to approve the scopes.
+    Consent,
+    /// Issue a code now.
+    IssueCode,
+    /// Redirect this error to the client (prompt=none cannot interact).
+    Fail(OAuthError),
+}
+
+/// Decides the next step. `authenticated_in_this_request` is true right after the user typed
+/// the password for this very request, which satisfies `prompt=login` and `max_age`.
+pub fn decide(
+    req: &AuthorizeRequest,
+    session: Option<SessionView>,
+    authenticated_in_this_request: bool,
+    consented_scope: Option<&ScopeSet>,
+    first_party: bool,
+    consented_in_this_request: bool,
+    now: UnixTime,
+) -> Decision {
+    let needs_login = match session {
+        None => true,
+        Some(_) if authenticated_in_this_request => false,
+        Some(s) => req.prompt.login || req.max_age.is_some_and(|m| now.secs().saturating_sub(s.auth_time.secs()) > m),
+    };
+    if needs_login {
+        return if req.prompt.none { Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired)) } else { Decision::Login };
+    }
+    let covered = consented_scope.is_some_and(|c| req.scope_set().is_subset(c));
+    let needs_consent =
+        !consented_in_this_request && (req.prompt.consent || (!first_party && !covered));
+    if needs_consent {
+        return if req.prompt.none {
+            Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired))
+        } else {
+            Decision::Consent
+        };
+    }
+    Decision::IssueCode
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redirect::RedirectUri;
+
+    fn client(grants: Vec<GrantType>) -> Client {
+        Client {
+            id: ClientId::parse("app").unwrap(),
+            name: "App".into(),
+            secret_hash: None,
+            redirect_uris: vec![RedirectUri::register("https://app.example.com/cb").unwrap()],
+            grant_types: grants,
+            scopes: ScopeSet::parse("openid profile email offline_access photos:read").unwrap(),
+            audiences: vec!["https://api.example.com".into()],
+            first_party: false,
+        }
+    }
+
+    fn apis(id: &str) -> Option<Api> {
+        (id == "https://api.example.com").then(|| Api {
+            identifier: id.into(),
+            name: "Photos".into(),
+            scopes: ScopeSet::parse("photos:read").unwrap(),
+            access_token_ttl_secs: 900,
+        })
+    }
+
+    const OK: &str = "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&scope=openid";
+
+    /// Runs both stages on a query string and returns the error code and where it goes.
+    fn check(query: &str) -> Result<AuthorizeRequest, (bool, ErrorCode)> {
+        let c = client(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        let p = Params::parse(query.as_bytes()).map_err(|e| (false, e.code))?;
+        parse_client(&p).map_err(|e| match e {
+            AuthorizeError::ShowToUser(e) => (false, e.code),
+            AuthorizeError::RedirectToClient { error, .. } => (true, error.code),
+        })?;
+        parse_request(&p, &c, &apis).map_err(|e| match e {
+            AuthorizeError::ShowToUser(e) => (false, e.code),
+            AuthorizeError::RedirectToClient { error, state, .. } => {
+                assert_eq!(state.as_deref(), Some("xyz"));
+                (true, error.code)
+            }
+        })
+    }
+
+    #[test]
+    fn rfc6749_s4_1_2_1_error_table() {
+        use ErrorCode::*;
+        let cases: &[(&str, &str, Option<(bool, ErrorCode)>)] = &[
+            ("happy path", OK, None),
+            ("unregistered redirect", &OK.replace("%2Fcb", "%2Fevil"), Some((false, InvalidRequest))),
+            ("missing client", &OK.replace("client_id=app&", ""), Some((false, InvalidRequest))),
+            ("token response type", &OK.replace("response_type=code", "response_type=token"), Some((true, UnsupportedResponseType))),
+            ("missing response type", &OK.replace("response_type=code&", ""), Some((true, InvalidRequest))),
+            ("no pkce", &OK.replace("code_challenge=", "x="), Some((true, InvalidRequest))),
+            ("plain pkce", &OK.replace("method=S256", "method=plain"), Some((true, InvalidRequest))),
+            ("unknown scope", &OK.replace("scope=openid", "scope=admin"), Some((true, InvalidScope))),
+            ("foreign resource", &format!("{OK}&resource=https%3A%2F%2Fevil.example.com"), Some((true, InvalidTarget))),
+            ("prompt none+login", &format!("{OK}&prompt=none%20login"), Some((true, InvalidRequest))),
+            ("bad max_age", &format!("{OK}&max_age=-1"), Some((true, InvalidRequest))),
+            ("request object", &format!("{OK}&request=eyJ"), Some((true, RequestNotSupported))),
+            ("repeated param", &format!("{OK}&state=again"), Some((false, InvalidRequest))),
+            ("api scope with audience", &format!("{}&audience=https%3A%2F%2Fapi.example.com", OK.replace("scope=openid", "scope=openid%20photos:read")), None),
+        ];
+        for (name, q, want) in cases {
+            let got = check(q).err();
+            assert_eq!(&got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn rfc6749_s4_1_2_1_unauthorized_client_without_code_grant() {
+        let c = client(vec![GrantType::ClientCredentials]);
+        let p = Params::parse(OK.as_bytes()).unwrap();
+        match parse_request(&p, &c, &apis) {
+            Err(AuthorizeError::RedirectToClient { error, .. }) => assert_eq!(error.code, ErrorCode::UnauthorizedClient),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn oidc_core_s3_1_2_1_prompt_and_max_age_decisions() {
+        let p = Params::parse(OK.as_bytes()).unwrap();
+        let mut req = parse_request(&p, &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
+        let now = UnixTime(1_000);
+        let s = Some(SessionView { auth_time: UnixTime(900) });
+        let consented = ScopeSet::parse("openid").unwrap();
+        assert_eq!(decide(&req, None, false, None, false, false, now), Decision::Login);
+        assert_eq!(decide(&req, s, false, None, false, false, now), Decision::Consent);
+        assert_eq!(decide(&req, s, false, None, true, false, now), Decision::IssueCode);
+        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::IssueCode);
+        req.prompt.none = true;
+        assert_eq!(decide(&req, None, false, None, false, false, now), Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired)));
+        assert_eq!(decide(&req, s, false, None, false, false, now), Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired)));
+        req.prompt = Prompt { login: true, ..Prompt::default() };
+        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::Login);
+        assert_eq!(decide(&req, s, true, Some(&consented), false, false, now), Decision::IssueCode);
+        req.prompt = Prompt::default();
+        req.max_age = Some(50);
+        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::Login);
+        req.max_age = Some(100);
+        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::IssueCode);
+        req.prompt.consent = true;
+        assert_eq!(decide(&req, s, false, Some(&consented), true, false, now), Decision::Consent);
+        assert_eq!(decide(&req, s, false, Some(&consented), true, true, now), Decision::IssueCode);
+    }
+}

@@ -1,0 +1,229 @@
+//! Client and API policy: which grants, scopes and audiences a request may have
+//! (RFC 6749 §3.3, §4.4; RFC 8707 §2; OAuth 2.1 §4.2).
+//!
+//! [`resolve`] turns a requested scope and target into the granted [`Resolved`] values or an
+//! `invalid_scope` / `invalid_target` error. It sees the registered data as plain values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::OAuthError;
+use crate::redirect::RedirectUri;
+use crate::values::{OIDC_SCOPES, Scope, ScopeSet};
+
+/// Grant types Keycard implements. The implicit and password grants are deliberately absent
+/// (OAuth 2.1 §10; RFC 9700 §2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "client_credentials" => Some(Self::ClientCredentials),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+/// A registered client, as the rules need to see it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: crate::values::ClientId,
+    pub name: String,
+    /// SHA-256 of the client secret; `None` for public clients.
+    pub secret_hash: Option<crate::values::TokenHash>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub audiences: Vec<String>,
+    /// First-party clients skip the consent page (like Auth0's "skip consent").
+    pub first_party: bool,
+}
+
+impl Client {
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    pub fn allows(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+}
+
+/// A registered API (resource server): its audience identifier, scopes and token lifetime.
+#[derive(Clone, Debug)]
+pub struct Api {
+    pub identifier: String,
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub access_token_ttl_secs: i64,
+}
+
+/// What a request is granted after policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub scope: ScopeSet,
+    /// The API audience, if one was requested or implied.
+    pub audience: Option<String>,
+    /// The access-token lifetime of that API, if any.
+    pub api_ttl_secs: Option<i64>,
+}
+
+/// Which flow is asking: client credentials have no user, so OIDC scopes make no sense there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    User,
+    Machine,
+}
+
+/// Picks the target API from `resource` (RFC 8707) or `audience` (Auth0 style).
+pub fn target<'a>(resource: Option<&'a str>, audience: Option<&'a str>) -> Result<Option<&'a str>, OAuthError> {
+    match (resource, audience) {
+        (Some(r), Some(a)) if r != a => Err(OAuthError::invalid_target("resource and audience name different APIs")),
+        (Some(r), _) => {
+            // RFC 8707 §2: an absolute URI without a fragment.
+            match url::Url::parse(r) {
+                Ok(u) if u.fragment().is_none() => Ok(Some(r)),
+                _ => Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment")),
+            }
+        }
+        (None, a) => Ok(a),
+    }
+}
+
+/// Resolves requested scope and target against the client and the registered APIs.
+pub fn resolve(
+    flow: Flow,
+    client: &Client,
+    requested_scope: Option<&ScopeSet>,
+    requested_target: Option<&str>,
+    api_lookup: &dyn Fn(&str) -> Option<Api>,
+) -> Result<Resolved, OAuthError> {
+    let target = match requested_target {
+        Some(t) => Some(t.to_owned()),
+        // Machine clients with exactly one allowed API get it by default, as the seed's curl
+        // walk-through sends no audience.
+        None if flow == Flow::Machine => match client.audiences.as_slice() {
+            [only] => Some(only.clone()),
+            _ => return Err(OAuthError::invalid_target("audience or resource is required")),
+        },
+        None => None,
+    };
+    let api = match &target {
+        Some(t) => {
+            if !client.audiences.iter().any(|a| a == t) {
+                return Err(OAuthError::invalid_target("this client may not request that audience"));
+            }
+            Some(api_lookup(t).ok_or_else(|| OAuthError::invalid_target("unknown audience"))?)
+        }
+        None => None,
+    };
+    let scope = match requested_scope {
+        Some(s) => s.clone(),
+        None => default_scope(flow, client, api.as_ref()),
+    };
+    for s in scope.iter() {
+        if !client.scopes.contains(s.as_str()) {
+            return Err(OAuthError::invalid_scope(format!("scope {} is not allowed for this client", s.as_str())));
+        }
+        let oidc = OIDC_SCOPES.contains(&s.as_str());
+        if oidc && flow == Flow::Machine {
+            return Err(OAuthError::invalid_scope("OpenID Connect scopes need a user"));
+        }
+        if !oidc && !api.as_ref().is_some_and(|a| a.scopes.contains(s.as_str())) {
+            return Err(OAuthError::invalid_scope(format!("scope {} does not belong to the requested API", s.as_str())));
+        }
+    }
+    Ok(Resolved {
+        scope,
+        audience: api.as_ref().map(|a| a.identifier.clone()),
+        api_ttl_secs: api.map(|a| a.access_token_ttl_secs),
+    })
+}
+
+fn default_scope(flow: Flow, client: &Client, api: Option<&Api>) -> ScopeSet {
+    match (flow, api) {
+        (Flow::Machine, Some(api)) => api.scopes.iter().filter(|s| client.scopes.contains(s.as_str())).cloned().collect(),
+        (Flow::Machine, None) => ScopeSet::default(),
+        (Flow::User, _) => {
+            let mut s = ScopeSet::default();
+            if client.scopes.contains("openid") {
+                if let Ok(openid) = Scope::parse("openid") {
+                    s.insert(openid);
+                }
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::ClientId;
+
+    fn client() -> Client {
+        Client {
+            id: ClientId::parse("c").unwrap(),
+            name: "c".into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: ScopeSet::parse("openid read write").unwrap(),
+            audiences: vec!["https://api.example.com".into()],
+            first_party: false,
+        }
+    }
+
+    fn apis(id: &str) -> Option<Api> {
+        (id == "https://api.example.com" || id == "https://other.example.com").then(|| Api {
+            identifier: id.into(),
+            name: "api".into(),
+            scopes: ScopeSet::parse("read write").unwrap(),
+            access_token_ttl_secs: 600,
+        })
+    }
+
+    #[test]
+    fn rfc8707_s2_table() {
+        let c = client();
+        let ok = resolve(Flow::Machine, &c, None, None, &apis).unwrap();
+        assert_eq!(ok.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(ok.scope.to_wire(), "read write");
+        let e = resolve(Flow::Machine, &c, None, Some("https://other.example.com"), &apis).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidTarget);
+        let e = resolve(Flow::User, &c, None, Some("https://unknown.example.com"), &apis).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidTarget);
+        assert!(target(Some("not a uri"), None).is_err());
+        assert!(target(Some("https://a/#f"), None).is_err());
+        assert!(target(Some("https://a/"), Some("https://b/")).is_err());
+    }
+
+    #[test]
+    fn rfc6749_s3_3_scope_table() {
+        let c = client();
+        let s = ScopeSet::parse("admin").unwrap();
+        assert_eq!(resolve(Flow::Machine, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
+        let s = ScopeSet::parse("openid").unwrap();
+        assert_eq!(resolve(Flow::Machine, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
+        let s = ScopeSet::parse("openid read").unwrap();
+        assert_eq!(resolve(Flow::User, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
+        let ok = resolve(Flow::User, &c, Some(&s), Some("https://api.example.com"), &apis).unwrap();
+        assert_eq!(ok.api_ttl_secs, Some(600));
+        assert_eq!(resolve(Flow::User, &c, None, None, &apis).unwrap().scope.to_wire(), "openid");
+    }
+}

@@ -1,0 +1,232 @@
+//! Redirect URI registration and matching (RFC 6749 §3.1.2; RFC 9700 §2.1, §4.1.3; RFC 8252 §7.3).
+//!
+//! Matching is an exact byte-for-byte comparison of the whole string. The single exception is
+//! a loopback IP literal over http (`127.0.0.1`, `[::1]`), whose port may differ because native
+//! apps bind an ephemeral port; scheme, host, path and query must still match exactly.
+//! There are no wildcards and no normalisation: `/CB`, a trailing slash, an added query or a
+//! `user@host` form never match.
+
+use crate::error::OAuthError;
+
+/// A redirect URI as registered by an administrator, validated at registration time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+const LOOPBACK_PREFIXES: &[&str] = &["http://127.0.0.1", "http://[::1]"];
+
+impl RedirectUri {
+    /// Validates a URI for registration (OAuth 2.1 §2.3): absolute, no fragment, no userinfo,
+    /// https, http only on loopback, or a private-use scheme containing a dot (RFC 8252 §7.1).
+    pub fn register(s: &str) -> Result<Self, String> {
+        if s.len() > 2000 {
+            return Err("redirect URI is too long".into());
+        }
+        if s.bytes().any(|b| b <= 0x20 || b == 0x7f) {
+            return Err("redirect URI contains spaces or control characters".into());
+        }
+        let url = url::Url::parse(s).map_err(|e| format!("redirect URI is not absolute: {e}"))?;
+        if url.fragment().is_some() || s.contains('#') {
+            return Err("redirect URI must not contain a fragment".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("redirect URI must not contain user information".into());
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let loopback = matches!(
+                    url.host_str(),
+                    Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+                );
+                if !loopback {
+                    return Err("http redirect URIs are allowed only for loopback hosts".into());
+                }
+            }
+            "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+                return Err(format!("the {} scheme is not allowed", url.scheme()));
+            }
+            other if other.contains('.') => {}
+            _ => return Err("private-use schemes must be reverse domain names (RFC 8252 §7.1)".into()),
+        }
+        // The registered string, not the parsed form, is what requests are compared against.
+        if url.as_str() != s && url.as_str() != format!("{s}/") {
+            return Err(format!("redirect URI is not in normal form; register {}", url.as_str()));
+        }
+        Ok(RedirectUri(s.to_owned()))
+    }
+
+    pub fn from_stored(s: String) -> Self {
+        RedirectUri(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `requested` names this registered URI (exact match, loopback port exception).
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        for prefix in LOOPBACK_PREFIXES {
+            if let (Some(reg_rest), Some(req_rest)) =
+                (strip_loopback(&self.0, prefix), strip_loopback(requested, prefix))
+            {
+                return reg_rest == req_rest;
+            }
+        }
+        false
+    }
+}
+
+/// For `http://127.0.0.1:8123/cb?x`, returns `/cb?x`; `None` when `s` is not that loopback form.
+fn strip_loopback<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = s.strip_prefix(prefix)?;
+    let rest = match rest.strip_prefix(':') {
+        Some(after_colon) => {
+            let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits > 5 {
+                return None;
+            }
+            let (port, tail) = after_colon.split_at(digits);
+            if port.parse::<u32>().ok()? > 65535 {
+                return None;
+            }
+            tail
+        }
+        None => rest,
+    };
+    // Anything but a path, a query or the end (for example `@evil`) is not a loopback URI.
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') {
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+/// Picks the redirect URI for an authorization request (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1):
+/// the requested one if it matches a registration; with none requested, the only registered URI.
+pub fn select<'a>(registered: &'a [RedirectUri], requested: Option<&str>) -> Result<String, OAuthError> {
+    match requested {
+        Some(r) => registered
+            .iter()
+            .find(|u| u.matches(r))
+            .map(|_| r.to_owned())
+            .ok_or_else(|| OAuthError::invalid_request("redirect_uri is not registered for this client")),
+        None => match registered {
+            [only] => Ok(only.as_str().to_owned()),
+            _ => Err(OAuthError::invalid_request("redirect_uri is required")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reg(s: &str) -> RedirectUri {
+        RedirectUri::register(s).unwrap()
+    }
+
+    #[test]
+    fn rfc9700_s4_1_3_exact_match_table() {
+        let r = reg("https://app.example.com/cb");
+        let cases = [
+            ("https://app.example.com/cb", true),
+            ("https://app.example.com/cb/", false),
+            ("https://app.example.com/CB", false),
+            ("https://APP.example.com/cb", false),
+            ("https://app.example.com/cb?x=1", false),
+            ("https://app.example.com/cb#f", false),
+            ("http://app.example.com/cb", false),
+            ("https://app.example.com:443/cb", false),
+            ("https://app.example.com.evil.com/cb", false),
+            ("https://user@app.example.com/cb", false),
+            ("https://app.example.com/cb/../cb", false),
+            ("https://app.example.com/%2e%2e/cb", false),
+            ("https://app.example.com/cb%20", false),
+        ];
+        for (req, want) in cases {
+            assert_eq!(r.matches(req), want, "{req}");
+        }
+    }
+
+    #[test]
+    fn rfc8252_s7_3_loopback_port_may_vary() {
+        let r = reg("http://127.0.0.1/cb");
+        assert!(r.matches("http://127.0.0.1:51234/cb"));
+        assert!(r.matches("http://127.0.0.1/cb"));
+        assert!(!r.matches("http://127.0.0.1:51234/cb2"));
+        assert!(!r.matches("http://127.0.0.1:51234/cb?x"));
+        assert!(!r.matches("http://127.0.0.1:80@evil.com/cb"));
+        assert!(!r.matches("http://127.0.0.1.evil.com/cb"));
+        assert!(!r.matches("https://127.0.0.1:51234/cb"));
+        assert!(!r.matches("http://127.0.0.1:99999/cb"));
+        let v6 = reg("http://[::1]:8080/cb");
+        assert!(v6.matches("http://[::1]:9/cb"));
+        assert!(!v6.matches("http://127.0.0.1:9/cb"));
+        // GHSA-rfq3-w54c-f9q5: a loopback URI never matches a registered https URI.
+        assert!(!reg("https://example.com/cb").matches("http://127.0.0.1/cb"));
+    }
+
+    #[test]
+    fn oauth21_s2_3_registration_rules() {
+        assert!(RedirectUri::register("https://a.example/cb#x").is_err());
+        assert!(RedirectUri::register("http://a.example/cb").is_err());
+        assert!(RedirectUri::register("javascript:alert(1)").is_err());
+        assert!(RedirectUri::register("data:text/html,x").is_err());
+        assert!(RedirectUri::register("myapp:/cb").is_err());
+        assert!(RedirectUri::register("com.example.app:/cb").is_ok());
+        assert!(RedirectUri::register("https://u:p@a.example/cb").is_err());
+        assert!(RedirectUri::register("/relative").is_err());
+        assert!(RedirectUri::register("http://localhost:3000/cb").is_ok());
+    }
+
+    #[test]
+    fn rfc6749_s3_1_2_3_redirect_uri_may_be_omitted_only_with_one_registration() {
+        let one = [reg("https://a.example/cb")];
+        assert_eq!(select(&one, None).unwrap(), "https://a.example/cb");
+        let two = [reg("https://a.example/cb"), reg("https://a.example/cb2")];
+        assert!(select(&two, None).is_err());
+        assert!(select(&two, Some("https://a.example/cb3")).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_one_byte_mutation_fails_to_match(pos in 0usize..64, byte in any::<u8>()) {
+            let registered = "https://app.example.com/oauth/callback?tenant=blue";
+            let r = reg(registered);
+            let mut bytes = registered.as_bytes().to_vec();
+            let i = pos % bytes.len();
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                prop_assert!(!r.matches(&mutated));
+            }
+        }
+
+        #[test]
+        fn any_insertion_or_deletion_fails_to_match(pos in 0usize..64, byte in any::<u8>(), delete in any::<bool>()) {
+            let registered = "http://127.0.0.1/cb?x=1";
+            let r = reg(registered);
+            let mut bytes = registered.as_bytes().to_vec();
+            let i = pos % bytes.len();
+            if delete { bytes.remove(i); } else { bytes.insert(i, byte); }
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                // The only accepted variation on loopback is a port after the host.
+                let allowed = mutated.strip_prefix("http://127.0.0.1:").and_then(|t| {
+                    let d = t.bytes().take_while(u8::is_ascii_digit).count();
+                    (d > 0 && d <= 5 && &t[d..] == "/cb?x=1").then_some(())
+                }).is_some();
+                prop_assert_eq!(r.matches(&mutated), allowed, "{}", mutated);
+            }
+        }
+
+        #[test]
+        fn matching_never_panics(s in "\\PC{0,80}") {
+            let _ = reg("http://127.0.0.1/cb").matches(&s);
+            let _ = RedirectUri::register(&s);
+        }
+    }
+}

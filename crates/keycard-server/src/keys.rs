@@ -1,0 +1,129 @@
+//! Signing keys: loaded once, decrypted once, parsed once, and swapped atomically on rotation.
+//!
+//! Life cycle (`keycard keys rotate`): a *next* key is published in the JWKS before it signs
+//! anything; rotation makes it *active*, retires the old active key, and creates a new next key.
+//! A retired key stays in the JWKS until every token it signed has expired, then the janitor
+//! deletes it. Every node re-reads the key table every `Settings::key_reload`.
+
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use keycard_jose::{Alg, SigningKey};
+use keycard_protocol::UnixTime;
+use keycard_store::{KeyState, Store, StoredKey};
+
+use crate::crypto::{MasterKey, new_id};
+use crate::{Settings, StartError};
+
+/// The keys in force: the signer and the published JWKS, both precomputed.
+#[derive(Debug)]
+pub struct KeySet {
+    pub active: Arc<SigningKey>,
+    /// The JWKS document as served.
+    pub jwks_bytes: Bytes,
+    /// The same JWKS, parsed, for verifying our own access tokens at `/userinfo`.
+    pub jwks: keycard_jose::JwkSet,
+    fingerprint: Vec<(String, KeyState)>,
+}
+
+impl KeySet {
+    pub fn alg(&self) -> Alg {
+        self.active.alg()
+    }
+}
+
+/// Holds the current [`KeySet`] and replaces it when the store changes.
+#[derive(Debug)]
+pub struct KeyManager {
+    master: MasterKey,
+    current: RwLock<Arc<KeySet>>,
+}
+
+fn fingerprint(keys: &[StoredKey]) -> Vec<(String, KeyState)> {
+    let mut f: Vec<_> = keys.iter().map(|k| (k.kid.clone(), k.state)).collect();
+    f.sort_by(|a, b| a.0.cmp(&b.0));
+    f
+}
+
+/// Generates a key of `alg`, encrypted for storage.
+pub fn new_stored_key(master: &MasterKey, alg: Alg, state: KeyState, now: UnixTime) -> Result<StoredKey, String> {
+    let kid = new_id();
+    let (_, der) = SigningKey::generate(alg, kid.clone()).map_err(|e| e.to_string())?;
+    let sealed = master.seal(&kid, &der.0)?;
+    Ok(StoredKey { kid, alg: alg.as_str().to_owned(), private_key_enc: sealed, state, created_at: now, retire_until: None })
+}
+
+/// Rotates keys in the store (used by `keycard keys rotate`; servers pick it up on reload).
+pub async fn rotate<S: Store>(store: &S, master: &MasterKey, alg: Alg, now: UnixTime, max_ttl: i64) -> Result<(), String> {
+    let next = new_stored_key(master, alg, KeyState::Next, now)?;
+    store.rotate_keys(&next, now.plus(max_ttl)).await.map_err(|e| e.to_string())
+}
+
+impl KeyManager {
+    /// Loads the stored keys, creating an active and a next key on first start.
+    pub async fn load_or_create<S: Store>(
+        store: &S,
+        master: MasterKey,
+        settings: &Settings,
+        now: UnixTime,
+    ) -> Result<KeyManager, StartError> {
+        let mut keys = store.signing_keys().await?;
+        let has = |keys: &[StoredKey], s: KeyState| keys.iter().any(|k| k.state == s);
+        if !has(&keys, KeyState::Active) {
+            let k = new_stored_key(&master, settings.signing_alg, KeyState::Active, now).map_err(StartError::Keys)?;
+            store.insert_key(&k).await?;
+            keys.push(k);
+        }
+        if !has(&keys, KeyState::Next) {
+            let k = new_stored_key(&master, settings.signing_alg, KeyState::Next, now).map_err(StartError::Keys)?;
+            store.insert_key(&k).await?;
+            keys.push(k);
+        }
+        let set = build(&master, &keys).map_err(StartError::Keys)?;
+        Ok(KeyManager { master, current: RwLock::new(Arc::new(set)) })
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Re-reads the key table and swaps in a new set if anything changed.
+    pub async fn reload<S: Store>(&self, store: &S) -> Result<bool, String> {
+        let keys = store.signing_keys().await.map_err(|e| e.to_string())?;
+        if fingerprint(&keys) == self.current().fingerprint {
+            return Ok(false);
+        }
+        let set = build(&self.master, &keys)?;
+        tracing::info!(active = %set.active.kid(), keys = keys.len(), "signing keys changed");
+        match self.current.write() {
+            Ok(mut g) => *g = Arc::new(set),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(set),
+        }
+        Ok(true)
+    }
+}
+
+fn build(master: &MasterKey, keys: &[StoredKey]) -> Result<KeySet, String> {
+    let mut active = None;
+    let mut jwks = Vec::new();
+    for k in keys {
+        let alg = Alg::parse(&k.alg).ok_or_else(|| format!("key {} has unknown alg {}", k.kid, k.alg))?;
+        let der = master.open(&k.kid, &k.private_key_enc)?;
+        let key = SigningKey::from_pkcs8(alg, k.kid.clone(), &der).map_err(|e| e.to_string())?;
+        jwks.push(key.public_jwk());
+        if k.state == KeyState::Active {
+            active = Some(Arc::new(key));
+        }
+    }
+    let active = active.ok_or("no active signing key")?;
+    let doc = keycard_jose::jwks_json(&jwks);
+    let parsed = keycard_jose::parse_jwks(&doc).map_err(|e| e.to_string())?;
+    Ok(KeySet { active, jwks_bytes: Bytes::from(doc.to_string()), jwks: parsed, fingerprint: fingerprint(keys) })
+}

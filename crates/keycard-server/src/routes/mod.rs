@@ -1,0 +1,113 @@
+//! HTTP routes. Module names follow the endpoints: `authorize` (with login, consent and
+//! logout pages), `token`, `userinfo`, `discovery` (with JWKS), `health` and `demo`.
+
+pub mod authorize;
+pub mod demo;
+pub mod discovery;
+pub mod health;
+pub mod token;
+pub mod userinfo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use keycard_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::App;
+
+/// Largest accepted request body (form posts are small; anything bigger is a 413).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Builds the router with every endpoint and the shared middleware.
+pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
+    let mut r = Router::new()
+        .route("/.well-known/openid-configuration", get(discovery::discovery_get::<S>))
+        .route("/.well-known/oauth-authorization-server", get(discovery::discovery_get::<S>))
+        .route("/jwks.json", get(discovery::jwks_get::<S>))
+        .route("/authorize", get(authorize::authorize_get::<S>).post(authorize::authorize_post::<S>))
+        .route("/login", get(authorize::login_get::<S>).post(authorize::login_post::<S>))
+        .route("/consent", get(authorize::consent_get::<S>).post(authorize::consent_post::<S>))
+        .route("/logout", get(authorize::logout_get::<S>).post(authorize::logout_post::<S>))
+        .route("/token", post(token::token_post::<S>).fallback(token::method_not_allowed))
+        .route("/userinfo", get(userinfo::userinfo::<S>).post(userinfo::userinfo::<S>))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz::<S>))
+        .route("/metrics", get(health::metrics_get));
+    if app.settings.demo {
+        r = r.route("/demo", get(demo::demo_get::<S>)).route("/demo/callback", any(demo::callback_get::<S>));
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    r.fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: queries can carry transaction handles.
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(CatchPanicLayer::new())
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"not_found"}"#).into_response()
+}
+
+/// An HTML page with `Cache-Control: no-store` (the security headers come from the layers).
+pub fn html(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+/// Whether a form body is `application/x-www-form-urlencoded`.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// The peer address (no proxy headers are trusted by default).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<St: Send + Sync> FromRequestParts<St> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,8 @@
+//! Black-box HTTP tests over 127.0.0.1, one binary; files are named after the RFC they check
+//! and tests after the section.
+
+mod oidc_core;
+mod pages;
+mod rfc6749_authorize;
+mod rfc6749_token;
+mod rfc8414_metadata;

@@ -1,0 +1,750 @@
+//! SQLite implementation of [`keycard_store::Store`] (sqlx, WAL, embedded migrations).
+//!
+//! Writes go through a pool of exactly one connection, so SQLite's single writer never sees
+//! lock contention between our own connections (no `SQLITE_BUSY` storms); reads use a separate
+//! pool and, thanks to WAL, never wait for the writer. Every multi-statement operation is one
+//! `BEGIN IMMEDIATE` transaction.
+//!
+//! Invariant: this crate is the only one that sees SQLite SQL.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::time::Duration;
+
+use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+use keycard_store::*;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+/// The embedded migrations; the file names are the migration versions and descriptions.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+
+/// Migration names, for the cross-backend check that both folders hold the same set.
+pub fn migration_names() -> Vec<String> {
+    MIGRATIONS.iter().map(|(v, d, _)| format!("{v:04}_{d}")).collect()
+}
+
+/// A SQLite-backed store.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL makes every commit durable across power loss, not only process crashes:
+            // an answered refresh rotation must survive.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.clone())
+            .await
+            .map_err(unavailable)?;
+        let migrator = Migrator::with_migrations(
+            MIGRATIONS
+                .iter()
+                .map(|(v, d, sql)| {
+                    Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
+                })
+                .collect(),
+        );
+        migrator.run(&writer).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Opens from a `sqlite://path` URL (or a bare path).
+    pub async fn open_url(url: &str) -> Result<Self> {
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        Self::open(Path::new(path)).await
+    }
+}
+
+fn json_list<T: AsRef<str>>(v: &[T]) -> String {
+    let v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parse_list(s: &str) -> Result<Vec<String>> {
+    serde_json::from_str(s).map_err(|_| corrupt("list column"))
+}
+
+fn hash_col(row: &SqliteRow, col: &str) -> Result<TokenHash> {
+    let b: Vec<u8> = row.try_get(col).map_err(unavailable)?;
+    TokenHash::from_slice(&b).ok_or_else(|| corrupt("hash column"))
+}
+
+fn scope_col(row: &SqliteRow, col: &str) -> Result<ScopeSet> {
+    let s: String = row.try_get(col).map_err(unavailable)?;
+    ScopeSet::parse(&s).map_err(|_| corrupt("scope column"))
+}
+
+fn user_from(row: &SqliteRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id").map_err(unavailable)?,
+        username: row.try_get("username").map_err(unavailable)?,
+        password_hash: row.try_get("password_hash").map_err(unavailable)?,
+        name: row.try_get("name").map_err(unavailable)?,
+        given_name: row.try_get("given_name").map_err(unavailable)?,
+        family_name: row.try_get("family_name").map_err(unavailable)?,
+        picture: row.try_get("picture").map_err(unavailable)?,
+        email: row.try_get("email").map_err(unavailable)?,
+        email_verified: row.try_get("email_verified").map_err(unavailable)?,
+        disabled: row.try_get("disabled").map_err(unavailable)?,
+        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
+    })
+}
+
+fn client_from(row: &SqliteRow) -> Result<Client> {
+    let secret: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
+    let secret_hash = match secret {
+        Some(b) => Some(TokenHash::from_slice(&b).ok_or_else(|| corrupt("client secret hash"))?),
+        None => None,
+    };
+    let id: String = row.try_get("id").map_err(unavailable)?;
+    let grants = parse_list(&row.try_get::<String, _>("grant_types").map_err(unavailable)?)?;
+    Ok(Client {
+        id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
+        name: row.try_get("name").map_err(unavailable)?,
+        secret_hash,
+        redirect_uris: parse_list(&row.try_get::<String, _>("redirect_uris").map_err(unavailable)?)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
+        grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
+        scopes: scope_col(row, "scopes")?,
+        audiences: parse_list(&row.try_get::<String, _>("audiences").map_err(unavailable)?)?,
+        first_party: row.try_get("first_party").map_err(unavailable)?,
+    })
+}
+
+fn api_from(row: &SqliteRow) -> Result<Api> {
+    Ok(Api {
+        identifier: row.try_get("identifier").map_err(unavailable)?,
+        name: row.try_get("name").map_err(unavailable)?,
+        scopes: scope_col(row, "scopes")?,
+        access_token_ttl_secs: row.try_get("access_token_ttl").map_err(unavailable)?,
+    })
+}
+
+fn key_from(row: &SqliteRow) -> Result<StoredKey> {
+    let state: String = row.try_get("state").map_err(unavailable)?;
+    Ok(StoredKey {
+        kid: row.try_get("kid").map_err(unavailable)?,
+        alg: row.try_get("alg").map_err(unavailable)?,
+        private_key_enc: row.try_get("private_key_enc").map_err(unavailable)?,
+        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
+        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
+        retire_until: row.try_get::<Option<i64>, _>("retire_until").map_err(unavailable)?.map(UnixTime),
+    })
+}
+
+const GRANT_COLS: &str = "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, \
+     g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
+     g.created_at AS g_created_at, g.revoked AS g_revoked";
+
+fn grant_from(row: &SqliteRow) -> Result<Grant> {
+    Ok(Grant {
+        id: row.try_get("g_id").map_err(unavailable)?,
+        client_id: row.try_get("g_client_id").map_err(unavailable)?,
+        user_id: row.try_get("g_user_id").map_err(unavailable)?,
+        scope: scope_col(row, "g_scope")?,
+        audience: row.try_get("g_audience").map_err(unavailable)?,
+        auth_time: UnixTime(row.try_get("g_auth_time").map_err(unavailable)?),
+        sid: row.try_get("g_sid").map_err(unavailable)?,
+        nonce: row.try_get("g_nonce").map_err(unavailable)?,
+        created_at: UnixTime(row.try_get("g_created_at").map_err(unavailable)?),
+    })
+}
+
+fn affected(n: u64) -> Result<()> {
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, u: &User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, name, given_name, family_name, picture, email, \
+             email_verified, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.password_hash)
+        .bind(&u.name)
+        .bind(&u.given_name)
+        .bind(&u.family_name)
+        .bind(&u.picture)
+        .bind(&u.email)
+        .bind(u.email_verified)
+        .bind(u.disabled)
+        .bind(u.created_at.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        let row =
+            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.reader).await.map_err(unavailable)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.reader).await.map_err(unavailable)?;
+        rows.iter().map(user_from).collect()
+    }
+
+    async fn remove_user(&self, username: &str) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = ?",
+            "DELETE FROM consents WHERE user_id = ?",
+            "UPDATE grants SET revoked = TRUE WHERE user_id = ?",
+            "DELETE FROM users WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let n = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
+            .bind(hash)
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        affected(n)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)")
+            .bind(username)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<()> {
+        let n = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+            .bind(disabled)
+            .bind(username)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        affected(n)
+    }
+
+    async fn create_client(&self, c: &Client, now: UnixTime) -> Result<()> {
+        let redirects: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, audiences, first_party, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.as_str())
+        .bind(&c.name)
+        .bind(c.secret_hash.map(|h| h.0.to_vec()))
+        .bind(json_list(&redirects))
+        .bind(json_list(&grants))
+        .bind(c.scopes.to_wire())
+        .bind(json_list(&c.audiences))
+        .bind(c.first_party)
+        .bind(now.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<Client>> {
+        let row =
+            sqlx::query("SELECT * FROM clients WHERE id = ?").bind(id).fetch_optional(&self.reader).await.map_err(unavailable)?;
+        row.as_ref().map(client_from).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY id").fetch_all(&self.reader).await.map_err(unavailable)?;
+        rows.iter().map(client_from).collect()
+    }
+
+    async fn remove_client(&self, id: &str) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let n = sqlx::query("DELETE FROM clients WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        affected(n)?;
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = ?").bind(id).execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM consents WHERE client_id = ?").bind(id).execute(&mut *tx).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn create_api(&self, a: &Api, now: UnixTime) -> Result<()> {
+        sqlx::query("INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&a.identifier)
+            .bind(&a.name)
+            .bind(a.scopes.to_wire())
+            .bind(a.access_token_ttl_secs)
+            .bind(now.secs())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn api(&self, identifier: &str) -> Result<Option<Api>> {
+        let row = sqlx::query("SELECT * FROM apis WHERE identifier = ?")
+            .bind(identifier)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(api_from).transpose()
+    }
+
+    async fn list_apis(&self) -> Result<Vec<Api>> {
+        let rows = sqlx::query("SELECT * FROM apis ORDER BY identifier").fetch_all(&self.reader).await.map_err(unavailable)?;
+        rows.iter().map(api_from).collect()
+    }
+
+    async fn remove_api(&self, identifier: &str) -> Result<()> {
+        let n = sqlx::query("DELETE FROM apis WHERE identifier = ?")
+            .bind(identifier)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        affected(n)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.reader).await.map_err(unavailable)?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn insert_key(&self, k: &StoredKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.private_key_enc)
+        .bind(k.state.as_str())
+        .bind(k.created_at.secs())
+        .bind(k.retire_until.map(UnixTime::secs))
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        sqlx::query("UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'active'")
+            .bind(retire_until.secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE state = 'next'").execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES (?, ?, ?, 'next', ?, NULL)",
+        )
+        .bind(&new_next.kid)
+        .bind(&new_next.alg)
+        .bind(&new_next.private_key_enc)
+        .bind(new_next.created_at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, sid, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(s.id_hash.as_bytes())
+            .bind(&s.user_id)
+            .bind(s.auth_time.secs())
+            .bind(&s.sid)
+            .bind(s.expires_at.secs())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash.as_bytes())
+            .bind(now.secs())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(Session {
+                id_hash: hash_col(&r, "id_hash")?,
+                user_id: r.try_get("user_id").map_err(unavailable)?,
+                auth_time: UnixTime(r.try_get("auth_time").map_err(unavailable)?),
+                sid: r.try_get("sid").map_err(unavailable)?,
+                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash.as_bytes()).execute(&self.writer).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_txn(&self, t: &AuthTxn) -> Result<()> {
+        let req = serde_json::to_string(&t.request).map_err(|_| corrupt("request"))?;
+        sqlx::query("INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(t.id_hash.as_bytes())
+            .bind(req)
+            .bind(t.csrf_hash.as_bytes())
+            .bind(&t.authenticated_user)
+            .bind(t.expires_at.secs())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn txn(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<AuthTxn>> {
+        // WAL readers see every committed write, so a transaction written by one request is
+        // visible to the browser's next request.
+        let row = sqlx::query("SELECT * FROM auth_txns WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash.as_bytes())
+            .bind(now.secs())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            let req: String = r.try_get("request").map_err(unavailable)?;
+            let request: AuthorizeRequest = serde_json::from_str(&req).map_err(|_| corrupt("request"))?;
+            Ok(AuthTxn {
+                id_hash: hash_col(&r, "id_hash")?,
+                request,
+                csrf_hash: hash_col(&r, "csrf_hash")?,
+                authenticated_user: r.try_get("authenticated_user").map_err(unavailable)?,
+                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_txn_authenticated(&self, id_hash: &TokenHash, user_id: &str) -> Result<()> {
+        let n = sqlx::query("UPDATE auth_txns SET authenticated_user = ? WHERE id_hash = ?")
+            .bind(user_id)
+            .bind(id_hash.as_bytes())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        affected(n)
+    }
+
+    async fn delete_txn(&self, id_hash: &TokenHash) -> Result<()> {
+        sqlx::query("DELETE FROM auth_txns WHERE id_hash = ?").bind(id_hash.as_bytes()).execute(&self.writer).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ScopeSet>> {
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| scope_col(&r, "scope")).transpose()
+    }
+
+    async fn record_consent(&self, user_id: &str, client_id: &str, scope: &ScopeSet) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scope) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scope.to_wire())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn issue_code(&self, c: &Code) -> Result<()> {
+        let g = &c.grant;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(g.scope.to_wire())
+        .bind(&g.audience)
+        .bind(g.auth_time.secs())
+        .bind(&g.sid)
+        .bind(&g.nonce)
+        .bind(g.created_at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.hash.as_bytes())
+        .bind(&g.id)
+        .bind(&c.redirect_uri)
+        .bind(c.redirect_uri_sent)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at.secs())
+        .bind(c.used)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn code(&self, hash: &TokenHash) -> Result<Option<Code>> {
+        let sql = format!("SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(Code {
+                hash: hash_col(&r, "hash")?,
+                grant: grant_from(&r)?,
+                redirect_uri: r.try_get("redirect_uri").map_err(unavailable)?,
+                redirect_uri_sent: r.try_get("redirect_uri_sent").map_err(unavailable)?,
+                code_challenge: r.try_get("code_challenge").map_err(unavailable)?,
+                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
+                used: r.try_get("used").map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        refresh: Option<&NewRefreshToken>,
+        access: &AccessTokenRecord,
+    ) -> Result<Redeemed> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let n = sqlx::query("UPDATE codes SET used = TRUE WHERE hash = ? AND used = FALSE")
+            .bind(hash.as_bytes())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(Redeemed::AlreadyUsed);
+        }
+        if let Some(r) = refresh {
+            insert_refresh(&mut tx, r).await?;
+        }
+        insert_access(&mut tx, access).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Redeemed::Won)
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT r.hash, r.scope, r.expires_at, r.used, {GRANT_COLS} FROM refresh_tokens r \
+             JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(RefreshToken {
+                hash: hash_col(&r, "hash")?,
+                grant: grant_from(&r)?,
+                scope: scope_col(&r, "scope")?,
+                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
+                used: r.try_get("used").map_err(unavailable)?,
+                grant_revoked: r.try_get("g_revoked").map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &NewRefreshToken,
+        access: &AccessTokenRecord,
+    ) -> Result<Redeemed> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let n = sqlx::query(
+            "UPDATE refresh_tokens SET used = TRUE WHERE hash = ? AND used = FALSE \
+             AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
+        )
+        .bind(old.as_bytes())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(Redeemed::AlreadyUsed);
+        }
+        insert_refresh(&mut tx, new).await?;
+        insert_access(&mut tx, access).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Redeemed::Won)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = ?").bind(grant_id).execute(&self.writer).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn access_token_revoked(&self, jti: &str) -> Result<bool> {
+        let revoked: Option<bool> = sqlx::query_scalar(
+            "SELECT g.revoked FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = ?",
+        )
+        .bind(jti)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(unavailable)?;
+        Ok(revoked.unwrap_or(false))
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        let mut total = 0;
+        for table in ["codes", "refresh_tokens", "access_tokens", "sessions", "auth_txns"] {
+            // Bounded batches keep each write transaction short.
+            loop {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT 1000)"
+                );
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now.secs())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(unavailable)?
+                    .rows_affected();
+                total += n;
+                if n < 1000 {
+                    break;
+                }
+            }
+        }
+        total += sqlx::query(
+            "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
+             AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)",
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        total += sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
+            .bind(now.secs())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        Ok(total)
+    }
+}
+
+async fn insert_refresh(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, r: &NewRefreshToken) -> Result<()> {
+    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (?, ?, ?, ?, FALSE)")
+        .bind(r.hash.as_bytes())
+        .bind(&r.grant_id)
+        .bind(r.scope.to_wire())
+        .bind(r.expires_at.secs())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn insert_access(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, a: &AccessTokenRecord) -> Result<()> {
+    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)")
+        .bind(&a.jti)
+        .bind(&a.grant_id)
+        .bind(a.expires_at.secs())
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    async fn fresh() -> super::SqliteStore {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // The directory must outlive the store; leaking it in a test is the simplest way.
+        std::mem::forget(dir);
+        super::SqliteStore::open(&path).await.unwrap()
+    }
+
+    keycard_store::store_conformance_tests!(fresh);
+}

@@ -1,0 +1,310 @@
+//! The store conformance suite: checks every backend must pass, generic over [`Store`].
+#![allow(clippy::unwrap_used, clippy::panic)]
+//!
+//! Each backend's test module calls [`store_conformance_tests!`] with an async constructor, which
+//! expands to one named `#[tokio::test]` per check (the rustls per-provider pattern).
+
+use std::sync::Arc;
+
+use keycard_protocol::authorize::{AuthorizeRequest, Prompt};
+use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+
+use crate::*;
+
+/// Expands to one test per check for a backend constructor `async fn() -> S`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($ctor:path) => {
+        $crate::store_conformance_tests!(@each $ctor,
+            users_round_trip_with_unicode,
+            clients_and_apis_round_trip,
+            code_is_redeemed_once_under_16_concurrent_redemptions,
+            refresh_rotation_has_one_winner_under_20_concurrent_uses,
+            revoked_grant_reaches_refresh_and_access_tokens,
+            sessions_and_txns_expire_by_the_given_time,
+            key_rotation_states,
+            purge_removes_only_expired_rows
+        );
+    };
+    (@each $ctor:path, $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = $ctor().await;
+                $crate::conformance::$name(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: format!("u-{name}"),
+        username: name.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        name: Some("Zoë 🦀 <b>".into()),
+        given_name: None,
+        family_name: None,
+        picture: None,
+        email: Some(format!("{name}@example.com")),
+        email_verified: true,
+        disabled: false,
+        created_at: UnixTime(1),
+    }
+}
+
+fn client(id: &str) -> Client {
+    Client {
+        id: ClientId::parse(id).unwrap_or_else(|_| unreachable!()),
+        name: format!("App {id}"),
+        secret_hash: Some(TokenHash::of("secret")),
+        redirect_uris: vec![RedirectUri::from_stored("https://app.example.com/cb".into())],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scopes: ScopeSet::parse("openid offline_access read").unwrap_or_default(),
+        audiences: vec!["https://api.example.com".into()],
+        first_party: true,
+    }
+}
+
+fn grant(id: &str, user_id: &str) -> Grant {
+    Grant {
+        id: id.to_owned(),
+        client_id: "app".into(),
+        user_id: user_id.to_owned(),
+        scope: ScopeSet::parse("openid offline_access").unwrap_or_default(),
+        audience: None,
+        auth_time: UnixTime(100),
+        sid: Some("sid-1".into()),
+        nonce: Some("n".into()),
+        created_at: UnixTime(100),
+    }
+}
+
+fn code(secret: &str, grant_id: &str) -> Code {
+    Code {
+        hash: TokenHash::of(secret),
+        grant: grant(grant_id, "u-alice"),
+        redirect_uri: "https://app.example.com/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: UnixTime(160),
+        used: false,
+    }
+}
+
+fn at(jti: &str, grant_id: &str) -> AccessTokenRecord {
+    AccessTokenRecord { jti: jti.into(), grant_id: grant_id.into(), expires_at: UnixTime(1000) }
+}
+
+fn rt(secret: &str, grant_id: &str) -> NewRefreshToken {
+    NewRefreshToken {
+        hash: TokenHash::of(secret),
+        grant_id: grant_id.into(),
+        scope: ScopeSet::parse("openid offline_access").unwrap_or_default(),
+        expires_at: UnixTime(10_000),
+    }
+}
+
+async fn setup<S: Store>(s: &S) {
+    s.create_user(&user("alice")).await.unwrap_or_else(|e| unreachable!("{e}"));
+    s.create_client(&client("app"), UnixTime(1)).await.unwrap_or_else(|e| unreachable!("{e}"));
+}
+
+pub async fn users_round_trip_with_unicode<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    let got = s.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(got, user("alice"));
+    assert_eq!(s.user_by_id("u-alice").await.unwrap().unwrap().username, "alice");
+    assert!(matches!(s.create_user(&user("alice")).await, Err(StoreError::Conflict)));
+    s.create_user(&user("бob")).await.unwrap();
+    assert_eq!(s.list_users().await.unwrap().len(), 2);
+    s.set_user_disabled("alice", true).await.unwrap();
+    assert!(s.user_by_username("alice").await.unwrap().unwrap().disabled);
+    s.set_password("alice", "new-hash").await.unwrap();
+    assert_eq!(s.user_by_username("alice").await.unwrap().unwrap().password_hash, "new-hash");
+    s.remove_user("бob").await.unwrap();
+    assert!(s.user_by_username("бob").await.unwrap().is_none());
+    assert!(matches!(s.remove_user("nobody").await, Err(StoreError::NotFound)));
+}
+
+pub async fn clients_and_apis_round_trip<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    let c = s.client("app").await.unwrap().unwrap();
+    assert_eq!(c.redirect_uris, client("app").redirect_uris);
+    assert_eq!(c.grant_types, client("app").grant_types);
+    assert_eq!(c.scopes, client("app").scopes);
+    assert!(c.secret_hash.unwrap().ct_eq(&TokenHash::of("secret")));
+    assert!(matches!(s.create_client(&client("app"), UnixTime(1)).await, Err(StoreError::Conflict)));
+    let api = Api {
+        identifier: "https://api.example.com".into(),
+        name: "API".into(),
+        scopes: ScopeSet::parse("read write").unwrap(),
+        access_token_ttl_secs: 600,
+    };
+    s.create_api(&api, UnixTime(1)).await.unwrap();
+    let got = s.api("https://api.example.com").await.unwrap().unwrap();
+    assert_eq!((got.scopes, got.access_token_ttl_secs), (api.scopes.clone(), 600));
+    assert_eq!(s.list_apis().await.unwrap().len(), 1);
+    s.remove_client("app").await.unwrap();
+    assert!(s.client("app").await.unwrap().is_none());
+    assert_eq!(s.list_clients().await.unwrap().len(), 0);
+}
+
+pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    s.issue_code(&code("c1", "g1")).await.unwrap();
+    let loaded = s.code(&TokenHash::of("c1")).await.unwrap().unwrap();
+    assert_eq!(loaded.grant, grant("g1", "u-alice"));
+    assert!(!loaded.used);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.redeem_code(&TokenHash::of("c1"), Some(&rt(&format!("r{i}"), "g1")), &at(&format!("j{i}"), "g1")).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() == Redeemed::Won {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(s.code(&TokenHash::of("c1")).await.unwrap().unwrap().used);
+    assert!(s.code(&TokenHash::of("nope")).await.unwrap().is_none());
+}
+
+pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    s.issue_code(&code("c1", "g1")).await.unwrap();
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.rotate_refresh_token(&TokenHash::of("r0"), &rt(&format!("r1-{i}"), "g1"), &at(&format!("j1-{i}"), "g1")).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() == Redeemed::Won {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    let old = s.refresh_token(&TokenHash::of("r0")).await.unwrap().unwrap();
+    assert!(old.used);
+    assert_eq!(old.grant.id, "g1");
+    assert!(!old.grant_revoked);
+}
+
+pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    s.issue_code(&code("c1", "g1")).await.unwrap();
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1")).await.unwrap();
+    assert!(!s.access_token_revoked("j0").await.unwrap());
+    assert!(!s.access_token_revoked("machine-jti").await.unwrap());
+    s.revoke_grant("g1").await.unwrap();
+    assert!(s.refresh_token(&TokenHash::of("r0")).await.unwrap().unwrap().grant_revoked);
+    assert!(s.access_token_revoked("j0").await.unwrap());
+}
+
+pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    let sess = Session {
+        id_hash: TokenHash::of("sess"),
+        user_id: "u-alice".into(),
+        auth_time: UnixTime(100),
+        sid: "sid".into(),
+        expires_at: UnixTime(200),
+    };
+    s.create_session(&sess).await.unwrap();
+    assert_eq!(s.session(&sess.id_hash, UnixTime(199)).await.unwrap(), Some(sess.clone()));
+    assert_eq!(s.session(&sess.id_hash, UnixTime(200)).await.unwrap(), None);
+    let req = AuthorizeRequest {
+        client_id: "app".into(),
+        redirect_uri: "https://app.example.com/cb".into(),
+        redirect_uri_sent: true,
+        state: Some("s\u{0}t\"ate".into()),
+        nonce: None,
+        scope: "openid".into(),
+        audience: None,
+        code_challenge: "x".into(),
+        prompt: Prompt::default(),
+        max_age: None,
+        login_hint: None,
+    };
+    let t = AuthTxn {
+        id_hash: TokenHash::of("txn"),
+        request: req,
+        csrf_hash: TokenHash::of("csrf"),
+        authenticated_user: None,
+        expires_at: UnixTime(150),
+    };
+    s.create_txn(&t).await.unwrap();
+    assert_eq!(s.txn(&t.id_hash, UnixTime(149)).await.unwrap(), Some(t.clone()));
+    s.set_txn_authenticated(&t.id_hash, "u-alice").await.unwrap();
+    assert_eq!(s.txn(&t.id_hash, UnixTime(149)).await.unwrap().unwrap().authenticated_user.as_deref(), Some("u-alice"));
+    assert_eq!(s.txn(&t.id_hash, UnixTime(150)).await.unwrap(), None);
+    s.delete_txn(&t.id_hash).await.unwrap();
+    assert_eq!(s.txn(&t.id_hash, UnixTime(1)).await.unwrap(), None);
+    assert_eq!(s.consent("u-alice", "app").await.unwrap(), None);
+    let scope = ScopeSet::parse("openid email").unwrap();
+    s.record_consent("u-alice", "app", &scope).await.unwrap();
+    s.record_consent("u-alice", "app", &scope).await.unwrap();
+    assert_eq!(s.consent("u-alice", "app").await.unwrap(), Some(scope));
+    // Changing the password ends the user's sessions.
+    s.set_password("alice", "h").await.unwrap();
+    assert_eq!(s.session(&sess.id_hash, UnixTime(150)).await.unwrap(), None);
+}
+
+pub async fn key_rotation_states<S: Store>(s: Arc<S>) {
+    let key = |kid: &str, state| StoredKey {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        private_key_enc: vec![1, 2, 3],
+        state,
+        created_at: UnixTime(1),
+        retire_until: None,
+    };
+    s.insert_key(&key("k1", KeyState::Active)).await.unwrap();
+    s.insert_key(&key("k2", KeyState::Next)).await.unwrap();
+    s.rotate_keys(&key("k3", KeyState::Next), UnixTime(5000)).await.unwrap();
+    let mut keys = s.signing_keys().await.unwrap();
+    keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+    let states: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.state, k.retire_until)).collect();
+    assert_eq!(
+        states,
+        vec![
+            ("k1", KeyState::Retired, Some(UnixTime(5000))),
+            ("k2", KeyState::Active, None),
+            ("k3", KeyState::Next, None)
+        ]
+    );
+    assert_eq!(keys[0].private_key_enc, vec![1, 2, 3]);
+    // Retired keys go once their last token has expired.
+    s.purge_expired(UnixTime(5000)).await.unwrap();
+    assert_eq!(s.signing_keys().await.unwrap().len(), 2);
+}
+
+pub async fn purge_removes_only_expired_rows<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    s.issue_code(&code("c1", "g1")).await.unwrap();
+    let sess = Session {
+        id_hash: TokenHash::of("sess"),
+        user_id: "u-alice".into(),
+        auth_time: UnixTime(100),
+        sid: "sid".into(),
+        expires_at: UnixTime(200),
+    };
+    s.create_session(&sess).await.unwrap();
+    let n = s.purge_expired(UnixTime(150)).await.unwrap();
+    assert_eq!(n, 0);
+    assert!(s.code(&TokenHash::of("c1")).await.unwrap().is_some());
+    let n = s.purge_expired(UnixTime(300)).await.unwrap();
+    assert!(n >= 2, "{n}");
+    assert!(s.code(&TokenHash::of("c1")).await.unwrap().is_none());
+    assert_eq!(s.session(&sess.id_hash, UnixTime(1)).await.unwrap(), None);
+}

@@ -1,0 +1,301 @@
+//! Test fixtures: a real Keycard server on 127.0.0.1:0 with a temporary SQLite database and an
+//! advanceable clock, plus a tiny cookie-keeping "browser" (reqwest, redirects off) that walks
+//! the authorize → login → consent pages like a user would.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use keycard_protocol::pkce::{CodeChallenge, CodeVerifier};
+use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{ClientId, Issuer, ScopeSet};
+use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
+use keycard_server::{App, ManualClock, Settings};
+use keycard_store::{Store, User};
+use keycard_store_sqlite::SqliteStore;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const API: &str = "https://api.example.com";
+pub const REDIRECT: &str = "https://app.example.com/cb";
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub app: Arc<App<SqliteStore>>,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer").field("base", &self.base).finish()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after letting the test adjust the settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("keycard.db")).await.expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut settings = Settings::new(Issuer::parse(&base, true).expect("issuer"));
+        settings.signing_alg = keycard_jose::Alg::ES256;
+        adjust(&mut settings);
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let app = App::new(store, settings, MasterKey::generate(), clock.clone()).await.expect("app");
+        keycard_server::metrics::handle();
+        let router = keycard_server::router(app.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        });
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        TestServer { base, app, clock, http, _dir: dir }
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.app.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn add_user(&self, username: &str) -> User {
+        let u = User {
+            id: new_id(),
+            username: username.to_owned(),
+            password_hash: keycard_server::password::hash_blocking(PASSWORD).expect("hash"),
+            name: Some(format!("{username} Example")),
+            given_name: Some(username.to_owned()),
+            family_name: Some("Example".into()),
+            picture: None,
+            email: Some(format!("{username}@example.com")),
+            email_verified: true,
+            disabled: false,
+            created_at: self.clock.as_ref().now_time(),
+        };
+        self.store().create_user(&u).await.expect("create user");
+        u
+    }
+
+    pub async fn add_api(&self, identifier: &str, scope: &str, ttl: i64) {
+        let api = Api {
+            identifier: identifier.to_owned(),
+            name: "Test API".into(),
+            scopes: ScopeSet::parse(scope).expect("scope"),
+            access_token_ttl_secs: ttl,
+        };
+        self.store().create_api(&api, self.clock.as_ref().now_time()).await.expect("api");
+    }
+
+    /// Registers a client; returns its secret for confidential clients.
+    pub async fn add_client(&self, spec: ClientSpec<'_>) -> Option<String> {
+        let secret = spec.confidential.then(new_secret);
+        let c = Client {
+            id: ClientId::parse(spec.id).expect("id"),
+            name: format!("App {}", spec.id),
+            secret_hash: secret.as_ref().map(|s| s.hash()),
+            redirect_uris: spec.redirect_uris.iter().map(|r| RedirectUri::register(r).expect("redirect")).collect(),
+            grant_types: spec.grants.to_vec(),
+            scopes: ScopeSet::parse(spec.scope).expect("scope"),
+            audiences: spec.audiences.iter().map(|a| a.to_string()).collect(),
+            first_party: spec.first_party,
+        };
+        self.store().create_client(&c, self.clock.as_ref().now_time()).await.expect("client");
+        secret.map(|s| s.secret().to_owned())
+    }
+}
+
+/// What a test client looks like.
+#[derive(Debug, Clone)]
+pub struct ClientSpec<'a> {
+    pub id: &'a str,
+    pub confidential: bool,
+    pub first_party: bool,
+    pub grants: &'a [GrantType],
+    pub scope: &'a str,
+    pub audiences: &'a [&'a str],
+    pub redirect_uris: &'a [&'a str],
+}
+
+impl<'a> ClientSpec<'a> {
+    /// A public, first-party web app with code + refresh grants.
+    pub fn web(id: &'a str) -> Self {
+        ClientSpec {
+            id,
+            confidential: false,
+            first_party: true,
+            grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scope: "openid profile email offline_access photos:read",
+            audiences: &[API],
+            redirect_uris: &[REDIRECT],
+        }
+    }
+}
+
+trait NowTime {
+    fn now_time(&self) -> keycard_protocol::UnixTime;
+}
+
+impl NowTime for ManualClock {
+    fn now_time(&self) -> keycard_protocol::UnixTime {
+        keycard_server::Clock::now(self)
+    }
+}
+
+/// A fresh PKCE pair.
+pub fn pkce() -> (String, String) {
+    let v = CodeVerifier::from_random(&random_bytes::<32>());
+    let c = CodeChallenge::s256(&v);
+    (v.secret().to_owned(), c.as_str().to_owned())
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The value of a hidden form input.
+    pub fn input(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle)? + needle.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_owned())
+    }
+
+    /// A query parameter of the redirect target.
+    pub fn location_param(&self, name: &str) -> Option<String> {
+        let loc = self.location.as_deref()?;
+        let url = url::Url::parse(loc).or_else(|_| url::Url::parse(&format!("http://x{loc}"))).ok()?;
+        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+/// A cookie-keeping HTTP client that behaves like a browser tab (same-origin form posts).
+#[derive(Debug)]
+pub struct Browser {
+    base: String,
+    http: reqwest::Client,
+    pub cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    pub fn new(server: &TestServer) -> Browser {
+        Browser { base: server.base.clone(), http: server.http.clone(), cookies: HashMap::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Resp {
+        for sc in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let s = sc.to_str().unwrap_or("");
+            let pair = s.split(';').next().unwrap_or("");
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || s.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let location = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = r.text().await.unwrap_or_default();
+        Resp { status, location, headers, body }
+    }
+
+    pub async fn get(&mut self, path_or_url: &str) -> Resp {
+        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{}", self.base, path_or_url) };
+        let r = self
+            .http
+            .get(url)
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header("sec-fetch-site", "none")
+            .send()
+            .await
+            .expect("get");
+        self.finish(r).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ORIGIN, self.base.clone())
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        self.finish(r).await
+    }
+
+    /// Follows the authorize request through login (and consent, when shown) to the final
+    /// redirect back to the client. Returns that last response.
+    pub async fn authorize(&mut self, query: &str, username: &str, password: &str) -> Resp {
+        let mut r = self.get(&format!("/authorize?{query}")).await;
+        for _ in 0..6 {
+            let Some(loc) = r.location.clone() else { return r };
+            if loc.starts_with("/login") {
+                let page = self.get(&loc).await;
+                let (txn, csrf) = (page.input("txn").unwrap_or_default(), page.input("csrf").unwrap_or_default());
+                r = self
+                    .post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", username), ("password", password)])
+                    .await;
+            } else if loc.starts_with("/consent") {
+                let page = self.get(&loc).await;
+                let (txn, csrf) = (page.input("txn").unwrap_or_default(), page.input("csrf").unwrap_or_default());
+                r = self.post_form("/consent", &[("txn", &txn), ("csrf", &csrf), ("decision", "approve")]).await;
+            } else {
+                return r;
+            }
+        }
+        r
+    }
+}
+
+/// Builds an authorize query with PKCE; returns (query, verifier).
+pub fn authorize_query(client_id: &str, scope: &str, extra: &str) -> (String, String) {
+    let (v, c) = pkce();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456")
+        .append_pair("code_challenge", &c)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let q = if extra.is_empty() { q } else { format!("{q}&{extra}") };
+    (q, v)
+}
+
+/// Decodes a JWT's header and claims without verifying (tests verify separately).
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine as _;
+    let mut parts = token.split('.');
+    let dec = |s: Option<&str>| {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.unwrap_or("")).unwrap_or_default();
+        serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)
+    };
+    (dec(parts.next()), dec(parts.next()))
+}
