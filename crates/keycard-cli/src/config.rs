@@ -34,7 +34,8 @@ impl FileConfig {
     pub(crate) fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
         match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))
             }
             None => Ok(FileConfig::default()),
@@ -43,31 +44,59 @@ impl FileConfig {
 }
 
 pub(crate) fn addr(file: &FileConfig, args: &ServeArgs) -> String {
-    args.addr.clone().or(file.addr.clone()).unwrap_or_else(|| "127.0.0.1:8080".into())
+    args.addr
+        .clone()
+        .or(file.addr.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into())
 }
 
 pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Settings> {
     let addr = addr(file, args);
-    let issuer_s = args.issuer.clone().or(file.issuer.clone()).unwrap_or_else(|| format!("http://{addr}"));
+    let issuer_s = args
+        .issuer
+        .clone()
+        .or(file.issuer.clone())
+        .unwrap_or_else(|| format!("http://{addr}"));
     let loopback = url::Url::parse(&issuer_s)
         .ok()
-        .and_then(|u| u.host_str().map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]")))
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))
+        })
         .unwrap_or(false);
-    let issuer = Issuer::parse(&issuer_s, loopback || args.allow_http_issuer).map_err(anyhow::Error::msg)?;
+    let issuer =
+        Issuer::parse(&issuer_s, loopback || args.allow_http_issuer).map_err(anyhow::Error::msg)?;
     let mut s = Settings::new(issuer);
     if let Some(a) = args.signing_alg.clone().or(file.signing_alg.clone()) {
-        s.signing_alg = Alg::parse(&a).ok_or_else(|| anyhow::anyhow!("unknown signing alg {a} (RS256, ES256, EdDSA)"))?;
+        s.signing_alg = Alg::parse(&a)
+            .ok_or_else(|| anyhow::anyhow!("unknown signing alg {a} (RS256, ES256, EdDSA)"))?;
     }
-    let ttl = |flag: Option<i64>, file: Option<i64>, default: i64, name: &str| -> anyhow::Result<i64> {
-        let v = flag.or(file).unwrap_or(default);
-        if v < 60 {
-            bail!("{name} must be at least 60 seconds");
-        }
-        Ok(v)
-    };
-    s.access_token_ttl_secs = ttl(args.access_token_ttl, file.access_token_ttl, s.access_token_ttl_secs, "access_token_ttl")?;
-    s.refresh_token_ttl_secs = ttl(args.refresh_token_ttl, file.refresh_token_ttl, s.refresh_token_ttl_secs, "refresh_token_ttl")?;
-    s.session_ttl_secs = ttl(args.session_ttl, file.session_ttl, s.session_ttl_secs, "session_ttl")?;
+    let ttl =
+        |flag: Option<i64>, file: Option<i64>, default: i64, name: &str| -> anyhow::Result<i64> {
+            let v = flag.or(file).unwrap_or(default);
+            if v < 60 {
+                bail!("{name} must be at least 60 seconds");
+            }
+            Ok(v)
+        };
+    s.access_token_ttl_secs = ttl(
+        args.access_token_ttl,
+        file.access_token_ttl,
+        s.access_token_ttl_secs,
+        "access_token_ttl",
+    )?;
+    s.refresh_token_ttl_secs = ttl(
+        args.refresh_token_ttl,
+        file.refresh_token_ttl,
+        s.refresh_token_ttl_secs,
+        "refresh_token_ttl",
+    )?;
+    s.session_ttl_secs = ttl(
+        args.session_ttl,
+        file.session_ttl,
+        s.session_ttl_secs,
+        "session_ttl",
+    )?;
     Ok(s)
 }
 
@@ -79,7 +108,10 @@ pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> PathBuf {
     if let Some(p) = &file.master_key_file {
         return p.clone();
     }
-    let db = db_url.strip_prefix("sqlite://").or_else(|| db_url.strip_prefix("sqlite:")).unwrap_or(db_url);
+    let db = db_url
+        .strip_prefix("sqlite://")
+        .or_else(|| db_url.strip_prefix("sqlite:"))
+        .unwrap_or(db_url);
     PathBuf::from(format!("{}.key", db.split('?').next().unwrap_or(db)))
 }
 
@@ -91,7 +123,9 @@ pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<Mast
     }
     let path = master_key_path(file, db_url);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_key(text.trim()).with_context(|| format!("reading master key {}", path.display())),
+        Ok(text) => {
+            parse_key(text.trim()).with_context(|| format!("reading master key {}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate();
             write_private(&path, &URL_SAFE_NO_PAD.encode(key.bytes()))?;
@@ -102,8 +136,12 @@ pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<Mast
 }
 
 fn parse_key(s: &str) -> anyhow::Result<MasterKey> {
-    let b = URL_SAFE_NO_PAD.decode(s).context("the master key must be base64url")?;
-    let arr: [u8; 32] = b.try_into().map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))?;
+    let b = URL_SAFE_NO_PAD
+        .decode(s)
+        .context("the master key must be base64url")?;
+    let arr: [u8; 32] = b
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the master key must be 32 bytes"))?;
     Ok(MasterKey::from_bytes(arr))
 }
 
@@ -116,7 +154,9 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating master key {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating master key {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use keycard_jose::Alg;
-use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::pkce::{CodeChallenge, CodeVerifier};
+use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::{ClientId, ScopeSet, TokenHash};
 use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
@@ -23,7 +23,11 @@ use keycard_store_sqlite::SqliteStore;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
-#[command(name = "keycard", version, about = "Keycard: a self-hosted OAuth 2.1 + OpenID Connect server")]
+#[command(
+    name = "keycard",
+    version,
+    about = "Keycard: a self-hosted OAuth 2.1 + OpenID Connect server"
+)]
 struct Cli {
     /// Database URL (`sqlite://path`); default ./keycard.db.
     #[arg(long, global = true, env = "KEYCARD_DATABASE_URL")]
@@ -116,14 +120,20 @@ enum UserCmd {
         picture: Option<String>,
     },
     List,
-    Remove { username: String },
+    Remove {
+        username: String,
+    },
     SetPassword {
         username: String,
         #[arg(long)]
         password_stdin: bool,
     },
-    Disable { username: String },
-    Enable { username: String },
+    Disable {
+        username: String,
+    },
+    Enable {
+        username: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,7 +165,9 @@ enum ClientCmd {
         first_party: bool,
     },
     List,
-    Remove { client_id: String },
+    Remove {
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,7 +185,9 @@ enum ApiCmd {
         token_ttl: i64,
     },
     List,
-    Remove { identifier: String },
+    Remove {
+        identifier: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,25 +213,40 @@ enum BenchCmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = config::FileConfig::load(cli.config.as_deref())?;
-    let db_url = cli.database_url.clone().or(file.database_url.clone()).unwrap_or_else(|| "sqlite://keycard.db".into());
+    let db_url = cli
+        .database_url
+        .clone()
+        .or(file.database_url.clone())
+        .unwrap_or_else(|| "sqlite://keycard.db".into());
     match cli.cmd {
         Cmd::Pkce => {
             let v = CodeVerifier::from_random(&random_bytes::<32>());
             let c = CodeChallenge::s256(&v);
             if cli.json {
-                println!("{}", json!({ "code_verifier": v.secret(), "code_challenge": c.as_str(), "code_challenge_method": "S256" }));
+                println!(
+                    "{}",
+                    json!({ "code_verifier": v.secret(), "code_challenge": c.as_str(), "code_challenge_method": "S256" })
+                );
             } else {
-                println!("CODE_VERIFIER={}\nCODE_CHALLENGE={}", v.secret(), c.as_str());
+                println!(
+                    "CODE_VERIFIER={}\nCODE_CHALLENGE={}",
+                    v.secret(),
+                    c.as_str()
+                );
             }
             Ok(())
         }
-        Cmd::Bench(BenchCmd::Argon2 { seconds, threads }) => bench_argon2(seconds, threads, cli.json),
+        Cmd::Bench(BenchCmd::Argon2 { seconds, threads }) => {
+            bench_argon2(seconds, threads, cli.json)
+        }
         Cmd::Serve(args) => serve(&db_url, &file, args, false).await,
         Cmd::Demo(args) => serve(&db_url, &file, args, true).await,
         Cmd::ConfigCheck(args) => {
@@ -243,7 +272,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Api(c) => api_cmd(&open_store(&db_url).await?, c, cli.json).await,
         Cmd::Keys(c) => {
             let store = open_store(&db_url).await?;
-            keys_cmd(&store, &config::master_key(&file, &db_url)?, &file, c, cli.json).await
+            keys_cmd(
+                &store,
+                &config::master_key(&file, &db_url)?,
+                &file,
+                c,
+                cli.json,
+            )
+            .await
         }
     }
 }
@@ -252,7 +288,9 @@ async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
     if !(url.starts_with("sqlite:") || !url.contains("://")) {
         bail!("unsupported database URL {url:?}: this build supports sqlite://PATH");
     }
-    SqliteStore::open_url(url).await.with_context(|| format!("opening {url}"))
+    SqliteStore::open_url(url)
+        .await
+        .with_context(|| format!("opening {url}"))
 }
 
 fn say(json: bool, v: serde_json::Value, text: &str) {
@@ -266,7 +304,9 @@ fn say(json: bool, v: serde_json::Value, text: &str) {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         b.json().flatten_event(true).with_current_span(true).init();
     } else {
@@ -274,8 +314,18 @@ fn init_logging(format: &str) {
     }
 }
 
-async fn serve(db_url: &str, file: &config::FileConfig, args: ServeArgs, demo: bool) -> anyhow::Result<()> {
-    init_logging(args.log_format.as_deref().or(file.log_format.as_deref()).unwrap_or("text"));
+async fn serve(
+    db_url: &str,
+    file: &config::FileConfig,
+    args: ServeArgs,
+    demo: bool,
+) -> anyhow::Result<()> {
+    init_logging(
+        args.log_format
+            .as_deref()
+            .or(file.log_format.as_deref())
+            .unwrap_or("text"),
+    );
     let mut settings = config::settings(file, &args)?;
     settings.demo = demo;
     let addr = config::addr(file, &args);
@@ -285,15 +335,20 @@ async fn serve(db_url: &str, file: &config::FileConfig, args: ServeArgs, demo: b
     if demo {
         seed_demo(&store, &settings, clock.now()).await?;
     }
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let app = App::new(store, settings.clone(), master, clock).await?;
     keycard_server::metrics::handle();
     keycard_server::spawn_background(&app);
     tracing::info!(addr = %addr, issuer = %settings.issuer.as_str(), "keycard listening");
     let router = keycard_server::router(app);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 
@@ -316,7 +371,11 @@ async fn shutdown() {
 }
 
 /// Creates (or refreshes) the demo user, app, machine client and API, and prints how to use them.
-async fn seed_demo(store: &SqliteStore, s: &Settings, now: keycard_protocol::UnixTime) -> anyhow::Result<()> {
+async fn seed_demo(
+    store: &SqliteStore,
+    s: &Settings,
+    now: keycard_protocol::UnixTime,
+) -> anyhow::Result<()> {
     use keycard_server::routes::demo::{DEMO_API, DEMO_CLIENT, demo_redirect_uri};
     let iss = s.issuer.as_str();
     if store.api(DEMO_API).await?.is_none() {
@@ -366,7 +425,8 @@ async fn seed_demo(store: &SqliteStore, s: &Settings, now: keycard_protocol::Uni
                 secret_hash: None,
                 redirect_uris: vec![
                     RedirectUri::register(&demo_redirect_uri(iss)).map_err(anyhow::Error::msg)?,
-                    RedirectUri::register("https://example-app.com/redirect").map_err(anyhow::Error::msg)?,
+                    RedirectUri::register("https://example-app.com/redirect")
+                        .map_err(anyhow::Error::msg)?,
                 ],
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
                 scopes: ScopeSet::parse("openid profile email offline_access photos:read")?,
@@ -430,12 +490,22 @@ fn user_json(u: &User) -> serde_json::Value {
 async fn user_cmd(store: &SqliteStore, c: UserCmd, json_out: bool) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match c {
-        UserCmd::Add { username, password_stdin, name, given_name, family_name, email, email_verified, picture } => {
+        UserCmd::Add {
+            username,
+            password_stdin,
+            name,
+            given_name,
+            family_name,
+            email,
+            email_verified,
+            picture,
+        } => {
             keycard_protocol::Username::parse(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
             let pw = read_password(password_stdin)?;
-            let hash = tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
-                .await?
-                .map_err(anyhow::Error::msg)?;
+            let hash =
+                tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
             let u = User {
                 id: new_id(),
                 username,
@@ -449,38 +519,86 @@ async fn user_cmd(store: &SqliteStore, c: UserCmd, json_out: bool) -> anyhow::Re
                 disabled: false,
                 created_at: now,
             };
-            store.create_user(&u).await.map_err(|e| anyhow::anyhow!("cannot add user: {e}"))?;
-            say(json_out, user_json(&u), &format!("added user {} (id {})", u.username, u.id));
+            store
+                .create_user(&u)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add user: {e}"))?;
+            say(
+                json_out,
+                user_json(&u),
+                &format!("added user {} (id {})", u.username, u.id),
+            );
         }
         UserCmd::List => {
             let users = store.list_users().await?;
             if json_out {
-                println!("{}", serde_json::Value::Array(users.iter().map(user_json).collect()));
+                println!(
+                    "{}",
+                    serde_json::Value::Array(users.iter().map(user_json).collect())
+                );
             } else {
                 for u in users {
-                    println!("{}\t{}\t{}{}", u.username, u.id, u.email.unwrap_or_default(), if u.disabled { "\tdisabled" } else { "" });
+                    println!(
+                        "{}\t{}\t{}{}",
+                        u.username,
+                        u.id,
+                        u.email.unwrap_or_default(),
+                        if u.disabled { "\tdisabled" } else { "" }
+                    );
                 }
             }
         }
         UserCmd::Remove { username } => {
-            store.remove_user(&username).await.map_err(|e| anyhow::anyhow!("cannot remove {username}: {e}"))?;
-            say(json_out, json!({ "removed": username }), &format!("removed user {username}"));
+            store
+                .remove_user(&username)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot remove {username}: {e}"))?;
+            say(
+                json_out,
+                json!({ "removed": username }),
+                &format!("removed user {username}"),
+            );
         }
-        UserCmd::SetPassword { username, password_stdin } => {
+        UserCmd::SetPassword {
+            username,
+            password_stdin,
+        } => {
             let pw = read_password(password_stdin)?;
-            let hash = tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
-                .await?
-                .map_err(anyhow::Error::msg)?;
-            store.set_password(&username, &hash).await.map_err(|e| anyhow::anyhow!("cannot set password: {e}"))?;
-            say(json_out, json!({ "username": username, "password_changed": true }), "password changed; sessions ended");
+            let hash =
+                tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
+                    .await?
+                    .map_err(anyhow::Error::msg)?;
+            store
+                .set_password(&username, &hash)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot set password: {e}"))?;
+            say(
+                json_out,
+                json!({ "username": username, "password_changed": true }),
+                "password changed; sessions ended",
+            );
         }
         UserCmd::Disable { username } => {
-            store.set_user_disabled(&username, true).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            say(json_out, json!({ "username": username, "disabled": true }), "disabled");
+            store
+                .set_user_disabled(&username, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            say(
+                json_out,
+                json!({ "username": username, "disabled": true }),
+                "disabled",
+            );
         }
         UserCmd::Enable { username } => {
-            store.set_user_disabled(&username, false).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            say(json_out, json!({ "username": username, "disabled": false }), "enabled");
+            store
+                .set_user_disabled(&username, false)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            say(
+                json_out,
+                json!({ "username": username, "disabled": false }),
+                "enabled",
+            );
         }
     }
     Ok(())
@@ -497,7 +615,17 @@ fn client_json(c: &Client) -> serde_json::Value {
 
 async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow::Result<()> {
     match c {
-        ClientCmd::Add { client_id, name, confidential, public, redirect_uris, grants, scope, audiences, first_party } => {
+        ClientCmd::Add {
+            client_id,
+            name,
+            confidential,
+            public,
+            redirect_uris,
+            grants,
+            scope,
+            audiences,
+            first_party,
+        } => {
             if confidential == public {
                 bail!("say --confidential or --public");
             }
@@ -507,8 +635,14 @@ async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow
                 .map(|r| RedirectUri::register(r).map_err(|e| anyhow::anyhow!("{r}: {e}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut grant_types = Vec::new();
-            for g in if grants.is_empty() { vec!["authorization_code".to_owned()] } else { grants } {
-                grant_types.push(GrantType::parse(&g).ok_or_else(|| anyhow::anyhow!("unknown grant {g:?} (implicit and password are not offered)"))?);
+            for g in if grants.is_empty() {
+                vec!["authorization_code".to_owned()]
+            } else {
+                grants
+            } {
+                grant_types.push(GrantType::parse(&g).ok_or_else(|| {
+                    anyhow::anyhow!("unknown grant {g:?} (implicit and password are not offered)")
+                })?);
             }
             if grant_types.contains(&GrantType::ClientCredentials) && public {
                 bail!("client_credentials needs a confidential client");
@@ -532,13 +666,19 @@ async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow
                 audiences,
                 first_party,
             };
-            store.create_client(&client, SystemClock.now()).await.map_err(|e| anyhow::anyhow!("cannot add client: {e}"))?;
+            store
+                .create_client(&client, SystemClock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add client: {e}"))?;
             let mut v = client_json(&client);
             if let Some(s) = &secret {
                 v["client_secret"] = s.secret().into();
             }
             let text = match &secret {
-                Some(s) => format!("added client {client_id}\nclient_secret: {}\n(shown once; only its hash is stored)", s.secret()),
+                Some(s) => format!(
+                    "added client {client_id}\nclient_secret: {}\n(shown once; only its hash is stored)",
+                    s.secret()
+                ),
                 None => format!("added public client {client_id}"),
             };
             say(json_out, v, &text);
@@ -546,16 +686,35 @@ async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow
         ClientCmd::List => {
             let cs = store.list_clients().await?;
             if json_out {
-                println!("{}", serde_json::Value::Array(cs.iter().map(client_json).collect()));
+                println!(
+                    "{}",
+                    serde_json::Value::Array(cs.iter().map(client_json).collect())
+                );
             } else {
                 for c in cs {
-                    println!("{}\t{}\t{}", c.id, if c.is_confidential() { "confidential" } else { "public" }, c.name);
+                    println!(
+                        "{}\t{}\t{}",
+                        c.id,
+                        if c.is_confidential() {
+                            "confidential"
+                        } else {
+                            "public"
+                        },
+                        c.name
+                    );
                 }
             }
         }
         ClientCmd::Remove { client_id } => {
-            store.remove_client(&client_id).await.map_err(|e| anyhow::anyhow!("cannot remove {client_id}: {e}"))?;
-            say(json_out, json!({ "removed": client_id }), &format!("removed client {client_id}; its grants are revoked"));
+            store
+                .remove_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot remove {client_id}: {e}"))?;
+            say(
+                json_out,
+                json!({ "removed": client_id }),
+                &format!("removed client {client_id}; its grants are revoked"),
+            );
         }
     }
     Ok(())
@@ -564,8 +723,14 @@ async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow
 async fn api_cmd(store: &SqliteStore, c: ApiCmd, json_out: bool) -> anyhow::Result<()> {
     let api_json = |a: &Api| json!({ "identifier": a.identifier, "name": a.name, "scope": a.scopes.to_wire(), "token_ttl": a.access_token_ttl_secs });
     match c {
-        ApiCmd::Add { identifier, name, scope, token_ttl } => {
-            keycard_protocol::policy::target(Some(&identifier), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ApiCmd::Add {
+            identifier,
+            name,
+            scope,
+            token_ttl,
+        } => {
+            keycard_protocol::policy::target(Some(&identifier), None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             if !(60..=86_400).contains(&token_ttl) {
                 bail!("--token-ttl must be between 60 and 86400 seconds");
             }
@@ -575,13 +740,23 @@ async fn api_cmd(store: &SqliteStore, c: ApiCmd, json_out: bool) -> anyhow::Resu
                 scopes: ScopeSet::parse(&scope).map_err(|e| anyhow::anyhow!("{e}"))?,
                 access_token_ttl_secs: token_ttl,
             };
-            store.create_api(&api, SystemClock.now()).await.map_err(|e| anyhow::anyhow!("cannot add API: {e}"))?;
-            say(json_out, api_json(&api), &format!("added API {}", api.identifier));
+            store
+                .create_api(&api, SystemClock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add API: {e}"))?;
+            say(
+                json_out,
+                api_json(&api),
+                &format!("added API {}", api.identifier),
+            );
         }
         ApiCmd::List => {
             let apis = store.list_apis().await?;
             if json_out {
-                println!("{}", serde_json::Value::Array(apis.iter().map(api_json).collect()));
+                println!(
+                    "{}",
+                    serde_json::Value::Array(apis.iter().map(api_json).collect())
+                );
             } else {
                 for a in apis {
                     println!("{}\t{}", a.identifier, a.scopes.to_wire());
@@ -589,14 +764,27 @@ async fn api_cmd(store: &SqliteStore, c: ApiCmd, json_out: bool) -> anyhow::Resu
             }
         }
         ApiCmd::Remove { identifier } => {
-            store.remove_api(&identifier).await.map_err(|e| anyhow::anyhow!("cannot remove {identifier}: {e}"))?;
-            say(json_out, json!({ "removed": identifier }), &format!("removed API {identifier}"));
+            store
+                .remove_api(&identifier)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot remove {identifier}: {e}"))?;
+            say(
+                json_out,
+                json!({ "removed": identifier }),
+                &format!("removed API {identifier}"),
+            );
         }
     }
     Ok(())
 }
 
-async fn keys_cmd(store: &SqliteStore, master: &MasterKey, file: &config::FileConfig, c: KeysCmd, json_out: bool) -> anyhow::Result<()> {
+async fn keys_cmd(
+    store: &SqliteStore,
+    master: &MasterKey,
+    file: &config::FileConfig,
+    c: KeysCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
     match c {
         KeysCmd::List => {
             let keys = store.signing_keys().await?;
@@ -613,14 +801,28 @@ async fn keys_cmd(store: &SqliteStore, master: &MasterKey, file: &config::FileCo
             }
         }
         KeysCmd::Rotate { signing_alg } => {
-            let alg_name = signing_alg.or(file.signing_alg.clone()).unwrap_or_else(|| "RS256".into());
-            let alg = Alg::parse(&alg_name).ok_or_else(|| anyhow::anyhow!("unknown signing alg {alg_name}"))?;
-            if !store.signing_keys().await?.iter().any(|k| k.state == keycard_store::KeyState::Next) {
+            let alg_name = signing_alg
+                .or(file.signing_alg.clone())
+                .unwrap_or_else(|| "RS256".into());
+            let alg = Alg::parse(&alg_name)
+                .ok_or_else(|| anyhow::anyhow!("unknown signing alg {alg_name}"))?;
+            if !store
+                .signing_keys()
+                .await?
+                .iter()
+                .any(|k| k.state == keycard_store::KeyState::Next)
+            {
                 bail!("no keys yet: start `keycard serve` once first");
             }
             let s = config::settings(file, &ServeArgs::default())?;
-            keycard_server::keys::rotate(store, master, alg, SystemClock.now(), s.max_jwt_ttl()).await.map_err(anyhow::Error::msg)?;
-            say(json_out, json!({ "rotated": true }), "rotated: the next key is active, the old one is retired, a new next key is published");
+            keycard_server::keys::rotate(store, master, alg, SystemClock.now(), s.max_jwt_ttl())
+                .await
+                .map_err(anyhow::Error::msg)?;
+            say(
+                json_out,
+                json!({ "rotated": true }),
+                "rotated: the next key is active, the old one is retired, a new next key is published",
+            );
         }
     }
     Ok(())
@@ -643,7 +845,10 @@ fn bench_argon2(seconds: u64, threads: usize, json_out: bool) -> anyhow::Result<
         .collect();
     let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     let rate = total as f64 / start.elapsed().as_secs_f64();
-    say(json_out, json!({ "hashes_per_sec": rate, "threads": threads }), &format!("{rate:.1} argon2id hashes/s on {threads} threads"));
+    say(
+        json_out,
+        json!({ "hashes_per_sec": rate, "threads": threads }),
+        &format!("{rate:.1} argon2id hashes/s on {threads} threads"),
+    );
     Ok(())
 }
-

@@ -96,7 +96,10 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,16 +120,24 @@ impl SigningKey {
                 use aws_lc_rs::encoding::AsDer;
                 let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
                     .map_err(|_| JoseError::Generate)?;
-                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = kp.as_der().map_err(|_| JoseError::Generate)?;
+                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> =
+                    kp.as_der().map_err(|_| JoseError::Generate)?;
                 der.as_ref().to_vec()
             }
             Alg::ES256 => {
-                let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| JoseError::Generate)?;
-                kp.to_pkcs8v1().map_err(|_| JoseError::Generate)?.as_ref().to_vec()
+                let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .map_err(|_| JoseError::Generate)?;
+                kp.to_pkcs8v1()
+                    .map_err(|_| JoseError::Generate)?
+                    .as_ref()
+                    .to_vec()
             }
             Alg::EdDSA => {
                 let kp = Ed25519KeyPair::generate().map_err(|_| JoseError::Generate)?;
-                kp.to_pkcs8().map_err(|_| JoseError::Generate)?.as_ref().to_vec()
+                kp.to_pkcs8()
+                    .map_err(|_| JoseError::Generate)?
+                    .as_ref()
+                    .to_vec()
             }
         };
         let key = SigningKey::from_pkcs8(alg, kid, &der)?;
@@ -136,12 +147,16 @@ impl SigningKey {
     /// Parses a stored PKCS#8 key once; the result signs any number of tokens.
     pub fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> Result<SigningKey, JoseError> {
         let inner = match alg {
-            Alg::RS256 => Inner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| JoseError::BadKey(e.to_string()))?),
+            Alg::RS256 => Inner::Rsa(
+                RsaKeyPair::from_pkcs8(der).map_err(|e| JoseError::BadKey(e.to_string()))?,
+            ),
             Alg::ES256 => Inner::Ec(
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                     .map_err(|e| JoseError::BadKey(e.to_string()))?,
             ),
-            Alg::EdDSA => Inner::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|e| JoseError::BadKey(e.to_string()))?),
+            Alg::EdDSA => Inner::Ed(
+                Ed25519KeyPair::from_pkcs8(der).map_err(|e| JoseError::BadKey(e.to_string()))?,
+            ),
         };
         let header = |typ: &str| {
             let h = serde_json::json!({ "alg": alg.as_str(), "kid": kid, "typ": typ });
@@ -180,7 +195,10 @@ impl SigningKey {
             Inner::Ec(kp) => {
                 // Uncompressed SEC1 point: 0x04 || X (32 bytes) || Y (32 bytes).
                 let p = kp.public_key().as_ref();
-                let (x, y) = (p.get(1..33).unwrap_or_default(), p.get(33..65).unwrap_or_default());
+                let (x, y) = (
+                    p.get(1..33).unwrap_or_default(),
+                    p.get(33..65).unwrap_or_default(),
+                );
                 serde_json::json!({
                     "kty": "EC", "kid": self.kid, "alg": "ES256", "use": "sig", "crv": "P-256",
                     "x": b(x), "y": b(y),
@@ -214,10 +232,15 @@ impl SigningKey {
         match &self.inner {
             Inner::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, msg, &mut sig).map_err(|_| JoseError::Sign)?;
+                kp.sign(&signature::RSA_PKCS1_SHA256, &self.rng, msg, &mut sig)
+                    .map_err(|_| JoseError::Sign)?;
                 Ok(sig)
             }
-            Inner::Ec(kp) => Ok(kp.sign(&self.rng, msg).map_err(|_| JoseError::Sign)?.as_ref().to_vec()),
+            Inner::Ec(kp) => Ok(kp
+                .sign(&self.rng, msg)
+                .map_err(|_| JoseError::Sign)?
+                .as_ref()
+                .to_vec()),
             Inner::Ed(kp) => Ok(kp.sign(msg).as_ref().to_vec()),
         }
     }
@@ -244,18 +267,24 @@ pub fn verify<T: DeserializeOwned>(
     if token.len() > 8192 {
         return Err(JoseError::Invalid("token is too large"));
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| JoseError::Invalid("malformed header"))?;
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|_| JoseError::Invalid("malformed header"))?;
     if header.typ.as_deref() != Some(expected_typ) {
         return Err(JoseError::Invalid("wrong typ"));
     }
     let kid = header.kid.as_deref().ok_or(JoseError::Invalid("no kid"))?;
     let jwk = jwks.find(kid).ok_or(JoseError::Invalid("unknown kid"))?;
-    let alg = jwk.common.key_algorithm.ok_or(JoseError::Invalid("key has no alg"))?;
-    let alg = jsonwebtoken::Algorithm::from_str_lossless(&alg.to_string()).ok_or(JoseError::Invalid("unsupported alg"))?;
+    let alg = jwk
+        .common
+        .key_algorithm
+        .ok_or(JoseError::Invalid("key has no alg"))?;
+    let alg = jsonwebtoken::Algorithm::from_str_lossless(&alg.to_string())
+        .ok_or(JoseError::Invalid("unsupported alg"))?;
     if header.alg != alg {
         return Err(JoseError::Invalid("alg does not match the key"));
     }
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| JoseError::Invalid("bad key"))?;
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| JoseError::Invalid("bad key"))?;
     let mut v = jsonwebtoken::Validation::new(alg);
     // Time is checked below against the caller's clock, not the system clock.
     v.validate_exp = false;
@@ -263,11 +292,16 @@ pub fn verify<T: DeserializeOwned>(
     v.required_spec_claims.clear();
     let data = jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
         .map_err(|_| JoseError::Invalid("signature or claims are invalid"))?;
-    let exp = data.claims.get("exp").and_then(serde_json::Value::as_i64).ok_or(JoseError::Invalid("exp is missing or not a number"))?;
+    let exp = data
+        .claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or(JoseError::Invalid("exp is missing or not a number"))?;
     if now >= exp {
         return Err(JoseError::Invalid("token has expired"));
     }
-    serde_json::from_value(data.claims).map_err(|_| JoseError::Invalid("claims have the wrong shape"))
+    serde_json::from_value(data.claims)
+        .map_err(|_| JoseError::Invalid("claims have the wrong shape"))
 }
 
 /// Small helper trait so `verify` can map jsonwebtoken's key algorithm to its signing one.
@@ -341,8 +375,16 @@ mod tests {
         let jwks = parse_jwks(&jwks_json(&[key.public_jwk()])).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k","typ":"at+jwt"}"#);
         let body = URL_SAFE_NO_PAD.encode(r#"{"sub":"x","exp":9999999999}"#);
-        assert!(verify::<serde_json::Value>(&format!("{none_header}.{body}."), &jwks, "at+jwt", 1).is_err());
-        let t = key.sign(TokenTyp::AccessToken, &serde_json::json!({ "exp": "9999999999" })).unwrap();
+        assert!(
+            verify::<serde_json::Value>(&format!("{none_header}.{body}."), &jwks, "at+jwt", 1)
+                .is_err()
+        );
+        let t = key
+            .sign(
+                TokenTyp::AccessToken,
+                &serde_json::json!({ "exp": "9999999999" }),
+            )
+            .unwrap();
         assert!(verify::<serde_json::Value>(&t, &jwks, "at+jwt", 1).is_err());
     }
 }

@@ -23,7 +23,11 @@ pub enum AuthorizeError {
     /// (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
     ShowToUser(OAuthError),
     /// Redirect to the client's registered URI with `error`, `state` and `iss`.
-    RedirectToClient { redirect_uri: String, state: Option<String>, error: OAuthError },
+    RedirectToClient {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
 }
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).
@@ -64,9 +68,9 @@ impl AuthorizeRequest {
 
 /// Stage one: the parameters whose errors are never redirected.
 pub fn parse_client(params: &Params) -> Result<ClientId, AuthorizeError> {
-    let id = params
-        .get("client_id")
-        .ok_or_else(|| AuthorizeError::ShowToUser(OAuthError::invalid_request("client_id is missing")))?;
+    let id = params.get("client_id").ok_or_else(|| {
+        AuthorizeError::ShowToUser(OAuthError::invalid_request("client_id is missing"))
+    })?;
     ClientId::parse_strict(id).map_err(AuthorizeError::ShowToUser)
 }
 
@@ -77,10 +81,14 @@ pub fn parse_request(
     api_lookup: &dyn Fn(&str) -> Option<Api>,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     let requested = params.get("redirect_uri");
-    let redirect_uri = crate::redirect::select(&client.redirect_uris, requested).map_err(AuthorizeError::ShowToUser)?;
+    let redirect_uri = crate::redirect::select(&client.redirect_uris, requested)
+        .map_err(AuthorizeError::ShowToUser)?;
     // From here on the redirect URI is trusted, so errors go back to the client, with `state`
     // echoed only if it is itself acceptable.
-    let state = params.get("state").and_then(|s| State::parse(s).ok()).map(|s| s.as_str().to_owned());
+    let state = params
+        .get("state")
+        .and_then(|s| State::parse(s).ok())
+        .map(|s| s.as_str().to_owned());
     let fail = |error: OAuthError| AuthorizeError::RedirectToClient {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
@@ -97,7 +105,11 @@ pub fn parse_request(
                 "only response_type=code is supported",
             )));
         }
-        None => return Err(fail(OAuthError::invalid_request("response_type is missing"))),
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "response_type is missing",
+            )));
+        }
     }
     if params.contains("request") {
         return Err(fail(OAuthError::bare(ErrorCode::RequestNotSupported)));
@@ -107,7 +119,11 @@ pub fn parse_request(
     }
     match params.get("response_mode") {
         None | Some("query") => {}
-        Some(_) => return Err(fail(OAuthError::invalid_request("only response_mode=query is supported"))),
+        Some(_) => {
+            return Err(fail(OAuthError::invalid_request(
+                "only response_mode=query is supported",
+            )));
+        }
     }
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(fail(OAuthError::new(
@@ -116,23 +132,44 @@ pub fn parse_request(
         )));
     }
     // PKCE S256 is required for every client (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
-    let challenge = params
-        .get("code_challenge")
-        .ok_or_else(|| fail(OAuthError::invalid_request("code_challenge is required (PKCE S256)")))?;
-    let challenge = CodeChallenge::parse(challenge, params.get("code_challenge_method")).map_err(fail)?;
-    let scope = params.get("scope").map(ScopeSet::parse).transpose().map_err(fail)?;
+    let challenge = params.get("code_challenge").ok_or_else(|| {
+        fail(OAuthError::invalid_request(
+            "code_challenge is required (PKCE S256)",
+        ))
+    })?;
+    let challenge =
+        CodeChallenge::parse(challenge, params.get("code_challenge_method")).map_err(fail)?;
+    let scope = params
+        .get("scope")
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(fail)?;
     let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
     let max_age = params
         .get("max_age")
         .map(|m| m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()))
         .transpose()
-        .map_err(|()| fail(OAuthError::invalid_request("max_age must be a non-negative integer")))?;
-    let nonce = params.get("nonce").map(Nonce::parse).transpose().map_err(fail)?;
-    let login_hint = params.get("login_hint").filter(|h| h.len() <= 255).map(str::to_owned);
+        .map_err(|()| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a non-negative integer",
+            ))
+        })?;
+    let nonce = params
+        .get("nonce")
+        .map(Nonce::parse)
+        .transpose()
+        .map_err(fail)?;
+    let login_hint = params
+        .get("login_hint")
+        .filter(|h| h.len() <= 255)
+        .map(str::to_owned);
     let target = policy::target(params.get("resource"), params.get("audience")).map_err(fail)?;
-    let resolved = policy::resolve(Flow::User, client, scope.as_ref(), target, api_lookup).map_err(fail)?;
+    let resolved =
+        policy::resolve(Flow::User, client, scope.as_ref(), target, api_lookup).map_err(fail)?;
     if resolved.scope.contains("offline_access") && !client.allows(GrantType::RefreshToken) {
-        return Err(fail(OAuthError::invalid_scope("this client may not receive refresh tokens")));
+        return Err(fail(OAuthError::invalid_scope(
+            "this client may not receive refresh tokens",
+        )));
     }
     Ok(AuthorizeRequest {
         client_id: client.id.as_str().to_owned(),
@@ -163,7 +200,9 @@ fn parse_prompt(p: Option<&str>) -> Result<Prompt, OAuthError> {
     }
     // OIDC Core §3.1.2.1: none with any other value is an error.
     if prompt.none && (prompt.login || prompt.consent) {
-        return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
     }
     Ok(prompt)
 }
@@ -201,10 +240,19 @@ pub fn decide(
     let needs_login = match session {
         None => true,
         Some(_) if authenticated_in_this_request => false,
-        Some(s) => req.prompt.login || req.max_age.is_some_and(|m| now.secs().saturating_sub(s.auth_time.secs()) > m),
+        Some(s) => {
+            req.prompt.login
+                || req
+                    .max_age
+                    .is_some_and(|m| now.secs().saturating_sub(s.auth_time.secs()) > m)
+        }
     };
     if needs_login {
-        return if req.prompt.none { Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired)) } else { Decision::Login };
+        return if req.prompt.none {
+            Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired))
+        } else {
+            Decision::Login
+        };
     }
     let covered = consented_scope.is_some_and(|c| req.scope_set().is_subset(c));
     let needs_consent =
@@ -270,19 +318,74 @@ mod tests {
         use ErrorCode::*;
         let cases: &[(&str, &str, Option<(bool, ErrorCode)>)] = &[
             ("happy path", OK, None),
-            ("unregistered redirect", &OK.replace("%2Fcb", "%2Fevil"), Some((false, InvalidRequest))),
-            ("missing client", &OK.replace("client_id=app&", ""), Some((false, InvalidRequest))),
-            ("token response type", &OK.replace("response_type=code", "response_type=token"), Some((true, UnsupportedResponseType))),
-            ("missing response type", &OK.replace("response_type=code&", ""), Some((true, InvalidRequest))),
-            ("no pkce", &OK.replace("code_challenge=", "x="), Some((true, InvalidRequest))),
-            ("plain pkce", &OK.replace("method=S256", "method=plain"), Some((true, InvalidRequest))),
-            ("unknown scope", &OK.replace("scope=openid", "scope=admin"), Some((true, InvalidScope))),
-            ("foreign resource", &format!("{OK}&resource=https%3A%2F%2Fevil.example.com"), Some((true, InvalidTarget))),
-            ("prompt none+login", &format!("{OK}&prompt=none%20login"), Some((true, InvalidRequest))),
-            ("bad max_age", &format!("{OK}&max_age=-1"), Some((true, InvalidRequest))),
-            ("request object", &format!("{OK}&request=eyJ"), Some((true, RequestNotSupported))),
-            ("repeated param", &format!("{OK}&state=again"), Some((false, InvalidRequest))),
-            ("api scope with audience", &format!("{}&audience=https%3A%2F%2Fapi.example.com", OK.replace("scope=openid", "scope=openid%20photos:read")), None),
+            (
+                "unregistered redirect",
+                &OK.replace("%2Fcb", "%2Fevil"),
+                Some((false, InvalidRequest)),
+            ),
+            (
+                "missing client",
+                &OK.replace("client_id=app&", ""),
+                Some((false, InvalidRequest)),
+            ),
+            (
+                "token response type",
+                &OK.replace("response_type=code", "response_type=token"),
+                Some((true, UnsupportedResponseType)),
+            ),
+            (
+                "missing response type",
+                &OK.replace("response_type=code&", ""),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "no pkce",
+                &OK.replace("code_challenge=", "x="),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "plain pkce",
+                &OK.replace("method=S256", "method=plain"),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "unknown scope",
+                &OK.replace("scope=openid", "scope=admin"),
+                Some((true, InvalidScope)),
+            ),
+            (
+                "foreign resource",
+                &format!("{OK}&resource=https%3A%2F%2Fevil.example.com"),
+                Some((true, InvalidTarget)),
+            ),
+            (
+                "prompt none+login",
+                &format!("{OK}&prompt=none%20login"),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "bad max_age",
+                &format!("{OK}&max_age=-1"),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "request object",
+                &format!("{OK}&request=eyJ"),
+                Some((true, RequestNotSupported)),
+            ),
+            (
+                "repeated param",
+                &format!("{OK}&state=again"),
+                Some((false, InvalidRequest)),
+            ),
+            (
+                "api scope with audience",
+                &format!(
+                    "{}&audience=https%3A%2F%2Fapi.example.com",
+                    OK.replace("scope=openid", "scope=openid%20photos:read")
+                ),
+                None,
+            ),
         ];
         for (name, q, want) in cases {
             let got = check(q).err();
@@ -295,7 +398,9 @@ mod tests {
         let c = client(vec![GrantType::ClientCredentials]);
         let p = Params::parse(OK.as_bytes()).unwrap();
         match parse_request(&p, &c, &apis) {
-            Err(AuthorizeError::RedirectToClient { error, .. }) => assert_eq!(error.code, ErrorCode::UnauthorizedClient),
+            Err(AuthorizeError::RedirectToClient { error, .. }) => {
+                assert_eq!(error.code, ErrorCode::UnauthorizedClient)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -303,27 +408,69 @@ mod tests {
     #[test]
     fn oidc_core_s3_1_2_1_prompt_and_max_age_decisions() {
         let p = Params::parse(OK.as_bytes()).unwrap();
-        let mut req = parse_request(&p, &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
+        let mut req =
+            parse_request(&p, &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
         let now = UnixTime(1_000);
-        let s = Some(SessionView { auth_time: UnixTime(900) });
+        let s = Some(SessionView {
+            auth_time: UnixTime(900),
+        });
         let consented = ScopeSet::parse("openid").unwrap();
-        assert_eq!(decide(&req, None, false, None, false, false, now), Decision::Login);
-        assert_eq!(decide(&req, s, false, None, false, false, now), Decision::Consent);
-        assert_eq!(decide(&req, s, false, None, true, false, now), Decision::IssueCode);
-        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::IssueCode);
+        assert_eq!(
+            decide(&req, None, false, None, false, false, now),
+            Decision::Login
+        );
+        assert_eq!(
+            decide(&req, s, false, None, false, false, now),
+            Decision::Consent
+        );
+        assert_eq!(
+            decide(&req, s, false, None, true, false, now),
+            Decision::IssueCode
+        );
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), false, false, now),
+            Decision::IssueCode
+        );
         req.prompt.none = true;
-        assert_eq!(decide(&req, None, false, None, false, false, now), Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired)));
-        assert_eq!(decide(&req, s, false, None, false, false, now), Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired)));
-        req.prompt = Prompt { login: true, ..Prompt::default() };
-        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::Login);
-        assert_eq!(decide(&req, s, true, Some(&consented), false, false, now), Decision::IssueCode);
+        assert_eq!(
+            decide(&req, None, false, None, false, false, now),
+            Decision::Fail(OAuthError::bare(ErrorCode::LoginRequired))
+        );
+        assert_eq!(
+            decide(&req, s, false, None, false, false, now),
+            Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired))
+        );
+        req.prompt = Prompt {
+            login: true,
+            ..Prompt::default()
+        };
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), false, false, now),
+            Decision::Login
+        );
+        assert_eq!(
+            decide(&req, s, true, Some(&consented), false, false, now),
+            Decision::IssueCode
+        );
         req.prompt = Prompt::default();
         req.max_age = Some(50);
-        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::Login);
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), false, false, now),
+            Decision::Login
+        );
         req.max_age = Some(100);
-        assert_eq!(decide(&req, s, false, Some(&consented), false, false, now), Decision::IssueCode);
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), false, false, now),
+            Decision::IssueCode
+        );
         req.prompt.consent = true;
-        assert_eq!(decide(&req, s, false, Some(&consented), true, false, now), Decision::Consent);
-        assert_eq!(decide(&req, s, false, Some(&consented), true, true, now), Decision::IssueCode);
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), true, false, now),
+            Decision::Consent
+        );
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), true, true, now),
+            Decision::IssueCode
+        );
     }
 }

@@ -20,7 +20,11 @@ pub enum Aud {
 
 impl Aud {
     pub fn from_vec(mut v: Vec<String>) -> Aud {
-        if v.len() == 1 { Aud::One(v.remove(0)) } else { Aud::Many(v) }
+        if v.len() == 1 {
+            Aud::One(v.remove(0))
+        } else {
+            Aud::Many(v)
+        }
     }
 
     pub fn contains(&self, a: &str) -> bool {
@@ -184,8 +188,21 @@ mod tests {
     #[test]
     fn oidc_core_s3_1_3_6_at_hash_example() {
         // Expected values computed independently with Python's hashlib and base64.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNEhbuo6T7fVqEHHL1R0", HalfHash::Sha256), "KuJV8FgxzCLvNf7B0zoZgg");
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNEhbuo6T7fVqEHHL1R0", HalfHash::Sha512).len(), 43);
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNEhbuo6T7fVqEHHL1R0",
+                HalfHash::Sha256
+            ),
+            "KuJV8FgxzCLvNf7B0zoZgg"
+        );
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNEhbuo6T7fVqEHHL1R0",
+                HalfHash::Sha512
+            )
+            .len(),
+            43
+        );
     }
 
     #[test]
@@ -210,7 +227,17 @@ mod tests {
 
     #[test]
     fn rfc9068_s2_2_machine_token_claims() {
-        let c = access_token("https://id", "m2m", vec!["https://api".into()], "m2m", &ScopeSet::parse("read").unwrap(), "j".into(), UnixTime(10), 60, None);
+        let c = access_token(
+            "https://id",
+            "m2m",
+            vec!["https://api".into()],
+            "m2m",
+            &ScopeSet::parse("read").unwrap(),
+            "j".into(),
+            UnixTime(10),
+            60,
+            None,
+        );
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["aud"], "https://api");
         assert_eq!(v["exp"], 70);

@@ -67,11 +67,17 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: Some(description.into()) }
+        Self {
+            code,
+            description: Some(description.into()),
+        }
     }
 
     pub fn bare(code: ErrorCode) -> Self {
-        Self { code, description: None }
+        Self {
+            code,
+            description: None,
+        }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {

@@ -25,7 +25,10 @@ impl Params {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
             if v.len() > MAX_VALUE_LEN || k.len() > 256 {
-                return Err(OAuthError::invalid_request(format!("parameter {} is too long", safe_name(&k))));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is too long",
+                    safe_name(&k)
+                )));
             }
             // OAuth 2.1 §3.1: empty values are treated as if omitted.
             if v.is_empty() {
@@ -46,7 +49,8 @@ impl Params {
     }
 
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("{name} is missing")))
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -58,7 +62,10 @@ impl Params {
     pub fn merge(mut self, other: Params) -> Result<Self, OAuthError> {
         for (k, v) in other.0 {
             if self.0.contains_key(&k) {
-                return Err(OAuthError::invalid_request(format!("parameter {} is repeated", safe_name(&k))));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is repeated",
+                    safe_name(&k)
+                )));
             }
             self.0.insert(k, v);
         }
@@ -71,7 +78,13 @@ impl Params {
 fn safe_name(k: &str) -> String {
     k.chars()
         .take(40)
-        .map(|c| if c == ' ' || c == '!' || (('#'..='[').contains(&c)) || ((']'..='~').contains(&c)) { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c == '!' || (('#'..='[').contains(&c)) || ((']'..='~').contains(&c)) {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -84,7 +97,10 @@ mod tests {
     fn oauth21_s3_1_repeated_parameter_is_invalid_request() {
         let e = Params::parse(b"a=1&client_id=x&client_id=y").unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::InvalidRequest);
-        assert_eq!(e.description.as_deref(), Some("parameter client_id is repeated"));
+        assert_eq!(
+            e.description.as_deref(),
+            Some("parameter client_id is repeated")
+        );
     }
 
     #[test]
@@ -98,7 +114,13 @@ mod tests {
     fn error_description_stays_in_rfc6749_charset() {
         let e = Params::parse("\"é\"=1&\"é\"=2".as_bytes()).unwrap_err();
         let d = e.description.unwrap();
-        assert!(d.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)), "{d}");
+        assert!(
+            d.bytes().all(|b| b == 0x20
+                || b == 0x21
+                || (0x23..=0x5b).contains(&b)
+                || (0x5d..=0x7e).contains(&b)),
+            "{d}"
+        );
     }
 
     proptest! {

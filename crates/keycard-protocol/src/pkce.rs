@@ -33,12 +33,20 @@ impl CodeChallenge {
             Some("S256") => {}
             // RFC 7636 §4.3 defaults the method to plain, which Keycard does not support.
             None | Some("plain") => {
-                return Err(OAuthError::invalid_request("code_challenge_method must be S256"));
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method must be S256",
+                ));
             }
-            Some(_) => return Err(OAuthError::invalid_request("code_challenge_method is not supported")),
+            Some(_) => {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method is not supported",
+                ));
+            }
         }
         if challenge.len() != 43 || !challenge.bytes().all(is_unreserved) {
-            return Err(OAuthError::invalid_request("code_challenge must be 43 base64url characters"));
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be 43 base64url characters",
+            ));
         }
         Ok(CodeChallenge(challenge.to_owned()))
     }
@@ -55,7 +63,8 @@ impl CodeChallenge {
     /// constant time.
     pub fn verify(&self, verifier: &CodeVerifier) -> bool {
         let computed = CodeChallenge::s256(verifier);
-        aws_lc_rs::constant_time::verify_slices_are_equal(computed.0.as_bytes(), self.0.as_bytes()).is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(computed.0.as_bytes(), self.0.as_bytes())
+            .is_ok()
     }
 
     pub fn s256(verifier: &CodeVerifier) -> CodeChallenge {
@@ -67,7 +76,9 @@ impl CodeChallenge {
 impl CodeVerifier {
     pub fn parse(s: &str) -> Result<Self, OAuthError> {
         if !(43..=128).contains(&s.len()) || !s.bytes().all(is_unreserved) {
-            return Err(OAuthError::invalid_grant("code_verifier must be 43 to 128 unreserved characters"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier must be 43 to 128 unreserved characters",
+            ));
         }
         Ok(CodeVerifier(s.to_owned()))
     }
@@ -90,17 +101,31 @@ mod tests {
     fn rfc7636_s4_6_seed_notes_pairs_verify() {
         // The three verifier/challenge pairs from the seed notes, produced by another tool.
         let pairs = [
-            ("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89", "r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c"),
-            ("e586ea8d593f2c92988ad9c98a2464a2a201128fac3ff91aa8fe3b09", "G8-X1xuBOpS6xL1Fk1e4Gh9UjCgqpNOMr-1wtiIUgCI"),
-            ("da26c47d1f39ccceb25e4aa43619bd8ac7ed47da462e39b649eb9cd8", "OIj1OmcMzWbWyHvpkZ94GA5cFeJf1KxW7kxggGb6Jjs"),
+            (
+                "080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89",
+                "r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c",
+            ),
+            (
+                "e586ea8d593f2c92988ad9c98a2464a2a201128fac3ff91aa8fe3b09",
+                "G8-X1xuBOpS6xL1Fk1e4Gh9UjCgqpNOMr-1wtiIUgCI",
+            ),
+            (
+                "da26c47d1f39ccceb25e4aa43619bd8ac7ed47da462e39b649eb9cd8",
+                "OIj1OmcMzWbWyHvpkZ94GA5cFeJf1KxW7kxggGb6Jjs",
+            ),
         ];
         for (v, c) in pairs {
             let v = CodeVerifier::parse(v).unwrap();
             assert_eq!(CodeChallenge::s256(&v).as_str(), c);
             assert!(CodeChallenge::parse(c, Some("S256")).unwrap().verify(&v));
         }
-        let other = CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a").unwrap();
-        assert!(!CodeChallenge::parse(pairs[0].1, Some("S256")).unwrap().verify(&other));
+        let other = CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a")
+            .unwrap();
+        assert!(
+            !CodeChallenge::parse(pairs[0].1, Some("S256"))
+                .unwrap()
+                .verify(&other)
+        );
     }
 
     #[test]
@@ -114,8 +139,10 @@ mod tests {
 
     #[test]
     fn seed_notes_verifier_matches_challenge() {
-        let v = CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89").unwrap();
-        let c = CodeChallenge::parse("r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c", Some("S256")).unwrap();
+        let v = CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89")
+            .unwrap();
+        let c = CodeChallenge::parse("r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c", Some("S256"))
+            .unwrap();
         assert!(c.verify(&v));
     }
 

@@ -91,14 +91,21 @@ pub enum Flow {
 }
 
 /// Picks the target API from `resource` (RFC 8707) or `audience` (Auth0 style).
-pub fn target<'a>(resource: Option<&'a str>, audience: Option<&'a str>) -> Result<Option<&'a str>, OAuthError> {
+pub fn target<'a>(
+    resource: Option<&'a str>,
+    audience: Option<&'a str>,
+) -> Result<Option<&'a str>, OAuthError> {
     match (resource, audience) {
-        (Some(r), Some(a)) if r != a => Err(OAuthError::invalid_target("resource and audience name different APIs")),
+        (Some(r), Some(a)) if r != a => Err(OAuthError::invalid_target(
+            "resource and audience name different APIs",
+        )),
         (Some(r), _) => {
             // RFC 8707 §2: an absolute URI without a fragment.
             match url::Url::parse(r) {
                 Ok(u) if u.fragment().is_none() => Ok(Some(r)),
-                _ => Err(OAuthError::invalid_target("resource must be an absolute URI without a fragment")),
+                _ => Err(OAuthError::invalid_target(
+                    "resource must be an absolute URI without a fragment",
+                )),
             }
         }
         (None, a) => Ok(a),
@@ -119,14 +126,20 @@ pub fn resolve(
         // walk-through sends no audience.
         None if flow == Flow::Machine => match client.audiences.as_slice() {
             [only] => Some(only.clone()),
-            _ => return Err(OAuthError::invalid_target("audience or resource is required")),
+            _ => {
+                return Err(OAuthError::invalid_target(
+                    "audience or resource is required",
+                ));
+            }
         },
         None => None,
     };
     let api = match &target {
         Some(t) => {
             if !client.audiences.iter().any(|a| a == t) {
-                return Err(OAuthError::invalid_target("this client may not request that audience"));
+                return Err(OAuthError::invalid_target(
+                    "this client may not request that audience",
+                ));
             }
             Some(api_lookup(t).ok_or_else(|| OAuthError::invalid_target("unknown audience"))?)
         }
@@ -138,14 +151,22 @@ pub fn resolve(
     };
     for s in scope.iter() {
         if !client.scopes.contains(s.as_str()) {
-            return Err(OAuthError::invalid_scope(format!("scope {} is not allowed for this client", s.as_str())));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {} is not allowed for this client",
+                s.as_str()
+            )));
         }
         let oidc = OIDC_SCOPES.contains(&s.as_str());
         if oidc && flow == Flow::Machine {
-            return Err(OAuthError::invalid_scope("OpenID Connect scopes need a user"));
+            return Err(OAuthError::invalid_scope(
+                "OpenID Connect scopes need a user",
+            ));
         }
         if !oidc && !api.as_ref().is_some_and(|a| a.scopes.contains(s.as_str())) {
-            return Err(OAuthError::invalid_scope(format!("scope {} does not belong to the requested API", s.as_str())));
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {} does not belong to the requested API",
+                s.as_str()
+            )));
         }
     }
     Ok(Resolved {
@@ -157,7 +178,12 @@ pub fn resolve(
 
 fn default_scope(flow: Flow, client: &Client, api: Option<&Api>) -> ScopeSet {
     match (flow, api) {
-        (Flow::Machine, Some(api)) => api.scopes.iter().filter(|s| client.scopes.contains(s.as_str())).cloned().collect(),
+        (Flow::Machine, Some(api)) => api
+            .scopes
+            .iter()
+            .filter(|s| client.scopes.contains(s.as_str()))
+            .cloned()
+            .collect(),
         (Flow::Machine, None) => ScopeSet::default(),
         (Flow::User, _) => {
             let mut s = ScopeSet::default();
@@ -204,9 +230,23 @@ mod tests {
         let ok = resolve(Flow::Machine, &c, None, None, &apis).unwrap();
         assert_eq!(ok.audience.as_deref(), Some("https://api.example.com"));
         assert_eq!(ok.scope.to_wire(), "read write");
-        let e = resolve(Flow::Machine, &c, None, Some("https://other.example.com"), &apis).unwrap_err();
+        let e = resolve(
+            Flow::Machine,
+            &c,
+            None,
+            Some("https://other.example.com"),
+            &apis,
+        )
+        .unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::InvalidTarget);
-        let e = resolve(Flow::User, &c, None, Some("https://unknown.example.com"), &apis).unwrap_err();
+        let e = resolve(
+            Flow::User,
+            &c,
+            None,
+            Some("https://unknown.example.com"),
+            &apis,
+        )
+        .unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::InvalidTarget);
         assert!(target(Some("not a uri"), None).is_err());
         assert!(target(Some("https://a/#f"), None).is_err());
@@ -217,13 +257,41 @@ mod tests {
     fn rfc6749_s3_3_scope_table() {
         let c = client();
         let s = ScopeSet::parse("admin").unwrap();
-        assert_eq!(resolve(Flow::Machine, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
+        assert_eq!(
+            resolve(Flow::Machine, &c, Some(&s), None, &apis)
+                .unwrap_err()
+                .code,
+            crate::ErrorCode::InvalidScope
+        );
         let s = ScopeSet::parse("openid").unwrap();
-        assert_eq!(resolve(Flow::Machine, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
+        assert_eq!(
+            resolve(Flow::Machine, &c, Some(&s), None, &apis)
+                .unwrap_err()
+                .code,
+            crate::ErrorCode::InvalidScope
+        );
         let s = ScopeSet::parse("openid read").unwrap();
-        assert_eq!(resolve(Flow::User, &c, Some(&s), None, &apis).unwrap_err().code, crate::ErrorCode::InvalidScope);
-        let ok = resolve(Flow::User, &c, Some(&s), Some("https://api.example.com"), &apis).unwrap();
+        assert_eq!(
+            resolve(Flow::User, &c, Some(&s), None, &apis)
+                .unwrap_err()
+                .code,
+            crate::ErrorCode::InvalidScope
+        );
+        let ok = resolve(
+            Flow::User,
+            &c,
+            Some(&s),
+            Some("https://api.example.com"),
+            &apis,
+        )
+        .unwrap();
         assert_eq!(ok.api_ttl_secs, Some(600));
-        assert_eq!(resolve(Flow::User, &c, None, None, &apis).unwrap().scope.to_wire(), "openid");
+        assert_eq!(
+            resolve(Flow::User, &c, None, None, &apis)
+                .unwrap()
+                .scope
+                .to_wire(),
+            "openid"
+        );
     }
 }

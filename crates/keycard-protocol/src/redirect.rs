@@ -42,15 +42,23 @@ impl RedirectUri {
                     return Err("http redirect URIs are allowed only for loopback hosts".into());
                 }
             }
-            "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws"
+            | "wss" => {
                 return Err(format!("the {} scheme is not allowed", url.scheme()));
             }
             other if other.contains('.') => {}
-            _ => return Err("private-use schemes must be reverse domain names (RFC 8252 §7.1)".into()),
+            _ => {
+                return Err(
+                    "private-use schemes must be reverse domain names (RFC 8252 §7.1)".into(),
+                );
+            }
         }
         // The registered string, not the parsed form, is what requests are compared against.
         if url.as_str() != s && url.as_str() != format!("{s}/") {
-            return Err(format!("redirect URI is not in normal form; register {}", url.as_str()));
+            return Err(format!(
+                "redirect URI is not in normal form; register {}",
+                url.as_str()
+            ));
         }
         Ok(RedirectUri(s.to_owned()))
     }
@@ -69,9 +77,10 @@ impl RedirectUri {
             return true;
         }
         for prefix in LOOPBACK_PREFIXES {
-            if let (Some(reg_rest), Some(req_rest)) =
-                (strip_loopback(&self.0, prefix), strip_loopback(requested, prefix))
-            {
+            if let (Some(reg_rest), Some(req_rest)) = (
+                strip_loopback(&self.0, prefix),
+                strip_loopback(requested, prefix),
+            ) {
                 return reg_rest == req_rest;
             }
         }
@@ -106,13 +115,18 @@ fn strip_loopback<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Picks the redirect URI for an authorization request (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1):
 /// the requested one if it matches a registration; with none requested, the only registered URI.
-pub fn select<'a>(registered: &'a [RedirectUri], requested: Option<&str>) -> Result<String, OAuthError> {
+pub fn select<'a>(
+    registered: &'a [RedirectUri],
+    requested: Option<&str>,
+) -> Result<String, OAuthError> {
     match requested {
         Some(r) => registered
             .iter()
             .find(|u| u.matches(r))
             .map(|_| r.to_owned())
-            .ok_or_else(|| OAuthError::invalid_request("redirect_uri is not registered for this client")),
+            .ok_or_else(|| {
+                OAuthError::invalid_request("redirect_uri is not registered for this client")
+            }),
         None => match registered {
             [only] => Ok(only.as_str().to_owned()),
             _ => Err(OAuthError::invalid_request("redirect_uri is required")),

@@ -33,34 +33,46 @@ impl ClientAuth {
         if let Some(h) = authorization {
             let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
             if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::invalid_client("only HTTP Basic client authentication is supported"));
+                return Err(OAuthError::invalid_client(
+                    "only HTTP Basic client authentication is supported",
+                ));
             }
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
             }
             let decoded = STANDARD
                 .decode(rest.trim())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) =
-                decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
             let id = urldecode(id)?;
             let secret = urldecode(secret)?;
-            let id = ClientId::parse_strict(&id).map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
+            let id = ClientId::parse_strict(&id)
+                .map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
             if body_id.is_some_and(|b| b != id.as_str()) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Authorization header"));
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Authorization header",
+                ));
             }
-            let secret = Secret::parse(&secret).map_err(|_| OAuthError::invalid_client("malformed client secret"))?;
+            let secret = Secret::parse(&secret)
+                .map_err(|_| OAuthError::invalid_client("malformed client secret"))?;
             return Ok(ClientAuth::Basic { id, secret });
         }
-        let id = body_id.ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
-        let id = ClientId::parse_strict(id).map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
+        let id = body_id
+            .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
+        let id = ClientId::parse_strict(id)
+            .map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
         match body_secret {
             Some(s) => Ok(ClientAuth::Post {
                 id,
-                secret: Secret::parse(s).map_err(|_| OAuthError::invalid_client("malformed client secret"))?,
+                secret: Secret::parse(s)
+                    .map_err(|_| OAuthError::invalid_client("malformed client secret"))?,
             }),
             None => Ok(ClientAuth::None { id }),
         }
@@ -68,7 +80,9 @@ impl ClientAuth {
 
     pub fn client_id(&self) -> &ClientId {
         match self {
-            ClientAuth::Basic { id, .. } | ClientAuth::Post { id, .. } | ClientAuth::None { id } => id,
+            ClientAuth::Basic { id, .. }
+            | ClientAuth::Post { id, .. }
+            | ClientAuth::None { id } => id,
         }
     }
 
@@ -81,11 +95,16 @@ impl ClientAuth {
         let fail = || OAuthError::invalid_client("client authentication failed");
         match (self, &client.secret_hash) {
             (ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. }, Some(stored)) => {
-                if secret.hash().ct_eq(stored) { Ok(()) } else { Err(fail()) }
+                if secret.hash().ct_eq(stored) {
+                    Ok(())
+                } else {
+                    Err(fail())
+                }
             }
             (ClientAuth::None { .. }, None) => Ok(()),
             // A public client that sends a secret, or a confidential one that sends none.
-            (ClientAuth::Basic { .. } | ClientAuth::Post { .. }, None) | (ClientAuth::None { .. }, Some(_)) => Err(fail()),
+            (ClientAuth::Basic { .. } | ClientAuth::Post { .. }, None)
+            | (ClientAuth::None { .. }, Some(_)) => Err(fail()),
         }
     }
 }
@@ -100,9 +119,19 @@ fn urldecode(s: &str) -> Result<String, OAuthError> {
 /// A typed token request.
 #[derive(Debug, Clone)]
 pub enum TokenRequest {
-    AuthorizationCode { code: Secret, redirect_uri: Option<String>, code_verifier: Option<String> },
-    RefreshToken { refresh_token: Secret, scope: Option<ScopeSet> },
-    ClientCredentials { scope: Option<ScopeSet>, target: Option<String> },
+    AuthorizationCode {
+        code: Secret,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: Secret,
+        scope: Option<ScopeSet>,
+    },
+    ClientCredentials {
+        scope: Option<ScopeSet>,
+        target: Option<String>,
+    },
 }
 
 impl TokenRequest {
@@ -111,7 +140,8 @@ impl TokenRequest {
         let scope = params.get("scope").map(ScopeSet::parse).transpose()?;
         match grant {
             "authorization_code" => Ok(TokenRequest::AuthorizationCode {
-                code: Secret::parse(params.require("code")?).map_err(|_| OAuthError::invalid_grant("malformed code"))?,
+                code: Secret::parse(params.require("code")?)
+                    .map_err(|_| OAuthError::invalid_grant("malformed code"))?,
                 redirect_uri: params.get("redirect_uri").map(str::to_owned),
                 code_verifier: params.get("code_verifier").map(str::to_owned),
             }),
@@ -122,13 +152,17 @@ impl TokenRequest {
             }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope,
-                target: policy::target(params.get("resource"), params.get("audience"))?.map(str::to_owned),
+                target: policy::target(params.get("resource"), params.get("audience"))?
+                    .map(str::to_owned),
             }),
             "password" | "implicit" => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant type is not offered (OAuth 2.1 removed it)",
             )),
-            _ => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
+            _ => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "unsupported grant_type",
+            )),
         }
     }
 
@@ -145,10 +179,16 @@ impl TokenRequest {
 /// OAuth 2.1 §4.2: client credentials only for confidential clients).
 pub fn check_grant_allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
     if !client.allows(grant) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"));
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        ));
     }
     if grant == GrantType::ClientCredentials && !client.is_confidential() {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "client credentials need a confidential client"));
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client credentials need a confidential client",
+        ));
     }
     Ok(())
 }
@@ -173,24 +213,33 @@ pub fn check_code(
     now: UnixTime,
 ) -> Result<(), OAuthError> {
     if stored.client_id != client_id.as_str() {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if now >= stored.expires_at {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
     match redirect_uri {
         Some(r) if r != stored.redirect_uri => {
-            return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
         }
         None if stored.redirect_uri_sent => {
-            return Err(OAuthError::invalid_grant("redirect_uri is required because the authorization request had one"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri is required because the authorization request had one",
+            ));
         }
         _ => {}
     }
-    let verifier = code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required"))?;
+    let verifier =
+        code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required"))?;
     let verifier = CodeVerifier::parse(verifier)?;
     if !CodeChallenge::from_stored(stored.code_challenge.to_owned()).verify(&verifier) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
     Ok(())
 }
@@ -206,13 +255,17 @@ pub fn check_refresh(
     now: UnixTime,
 ) -> Result<ScopeSet, OAuthError> {
     if token_client_id != client_id.as_str() {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
     if now >= token_expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     match requested {
-        Some(r) if !r.is_subset(granted) => Err(OAuthError::invalid_scope("scope exceeds the original grant")),
+        Some(r) if !r.is_subset(granted) => Err(OAuthError::invalid_scope(
+            "scope exceeds the original grant",
+        )),
         Some(r) => Ok(r.clone()),
         None => Ok(granted.clone()),
     }
@@ -248,7 +301,10 @@ mod tests {
         assert!(a.verify(&confidential()).is_ok());
         let wrong = format!("basic {}", STANDARD.encode("m2m:nope"));
         let a = ClientAuth::parse(Some(&wrong), &params("")).unwrap();
-        assert_eq!(a.verify(&confidential()).unwrap_err().code, ErrorCode::InvalidClient);
+        assert_eq!(
+            a.verify(&confidential()).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
         // Two methods at once.
         let e = ClientAuth::parse(Some(&basic), &params("client_secret=s3cret")).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
@@ -260,22 +316,60 @@ mod tests {
         assert!(a.verify(&confidential()).is_err());
         // Form-urlencoded credentials inside Basic.
         let enc = format!("Basic {}", STANDARD.encode("m2m:s3%63ret"));
-        assert!(ClientAuth::parse(Some(&enc), &params("")).unwrap().verify(&confidential()).is_ok());
+        assert!(
+            ClientAuth::parse(Some(&enc), &params(""))
+                .unwrap()
+                .verify(&confidential())
+                .is_ok()
+        );
         assert!(ClientAuth::parse(Some("Basic !!!"), &params("")).is_err());
         assert!(ClientAuth::parse(Some("Bearer x"), &params("")).is_err());
     }
 
     #[test]
     fn rfc6749_s5_2_grant_type_table() {
-        assert_eq!(TokenRequest::parse(&params("grant_type=password")).unwrap_err().code, ErrorCode::UnsupportedGrantType);
-        assert_eq!(TokenRequest::parse(&params("grant_type=foo")).unwrap_err().code, ErrorCode::UnsupportedGrantType);
-        assert_eq!(TokenRequest::parse(&params("")).unwrap_err().code, ErrorCode::InvalidRequest);
-        assert_eq!(TokenRequest::parse(&params("grant_type=authorization_code")).unwrap_err().code, ErrorCode::InvalidRequest);
-        assert_eq!(TokenRequest::parse(&params("grant_type=client_credentials&scope=a\\b")).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            TokenRequest::parse(&params("grant_type=password"))
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedGrantType
+        );
+        assert_eq!(
+            TokenRequest::parse(&params("grant_type=foo"))
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedGrantType
+        );
+        assert_eq!(
+            TokenRequest::parse(&params("")).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            TokenRequest::parse(&params("grant_type=authorization_code"))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            TokenRequest::parse(&params("grant_type=client_credentials&scope=a\\b"))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidScope
+        );
         let mut public = confidential();
         public.secret_hash = None;
-        assert_eq!(check_grant_allowed(&public, GrantType::ClientCredentials).unwrap_err().code, ErrorCode::UnauthorizedClient);
-        assert_eq!(check_grant_allowed(&confidential(), GrantType::RefreshToken).unwrap_err().code, ErrorCode::UnauthorizedClient);
+        assert_eq!(
+            check_grant_allowed(&public, GrantType::ClientCredentials)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
+        assert_eq!(
+            check_grant_allowed(&confidential(), GrantType::RefreshToken)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
     }
 
     #[test]
@@ -296,12 +390,25 @@ mod tests {
             (ClientId::parse("other").unwrap(), r, Some(verifier), now),
             (app.clone(), r, Some(verifier), UnixTime(160)),
             (app.clone(), None, Some(verifier), now),
-            (app.clone(), Some("https://app.example.com/cb/"), Some(verifier), now),
+            (
+                app.clone(),
+                Some("https://app.example.com/cb/"),
+                Some(verifier),
+                now,
+            ),
             (app.clone(), r, None, now),
-            (app.clone(), r, Some("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a"), now),
+            (
+                app.clone(),
+                r,
+                Some("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a"),
+                now,
+            ),
         ];
         for (id, r, v, t) in cases {
-            assert_eq!(check_code(&stored, &id, r, v, t).unwrap_err().code, ErrorCode::InvalidGrant);
+            assert_eq!(
+                check_code(&stored, &id, r, v, t).unwrap_err().code,
+                ErrorCode::InvalidGrant
+            );
         }
     }
 
@@ -310,10 +417,36 @@ mod tests {
         let granted = ScopeSet::parse("openid offline_access").unwrap();
         let id = ClientId::parse("app").unwrap();
         let wide = ScopeSet::parse("openid admin").unwrap();
-        assert_eq!(check_refresh("app", UnixTime(10), &granted, &id, Some(&wide), UnixTime(1)).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            check_refresh("app", UnixTime(10), &granted, &id, Some(&wide), UnixTime(1))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidScope
+        );
         let narrow = ScopeSet::parse("openid").unwrap();
-        assert_eq!(check_refresh("app", UnixTime(10), &granted, &id, Some(&narrow), UnixTime(1)).unwrap(), narrow);
-        assert_eq!(check_refresh("other", UnixTime(10), &granted, &id, None, UnixTime(1)).unwrap_err().code, ErrorCode::InvalidGrant);
-        assert_eq!(check_refresh("app", UnixTime(10), &granted, &id, None, UnixTime(10)).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            check_refresh(
+                "app",
+                UnixTime(10),
+                &granted,
+                &id,
+                Some(&narrow),
+                UnixTime(1)
+            )
+            .unwrap(),
+            narrow
+        );
+        assert_eq!(
+            check_refresh("other", UnixTime(10), &granted, &id, None, UnixTime(1))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
+        assert_eq!(
+            check_refresh("app", UnixTime(10), &granted, &id, None, UnixTime(10))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
     }
 }

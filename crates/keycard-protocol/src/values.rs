@@ -97,7 +97,9 @@ impl ClientId {
     pub fn parse_strict(s: &str) -> Result<Self, OAuthError> {
         let id = Self::parse(s)?;
         if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            return Err(OAuthError::invalid_request("client_id has invalid characters"));
+            return Err(OAuthError::invalid_request(
+                "client_id has invalid characters",
+            ));
         }
         Ok(id)
     }
@@ -167,7 +169,11 @@ impl TokenHash {
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The hash is not secret, but eight hex digits are enough to correlate log lines.
-        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}..)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}..)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -213,9 +219,14 @@ pub struct Scope(String);
 impl Scope {
     pub fn parse(s: &str) -> Result<Self, OAuthError> {
         if s.is_empty() || s.len() > 256 {
-            return Err(OAuthError::invalid_scope("scope token is empty or too long"));
+            return Err(OAuthError::invalid_scope(
+                "scope token is empty or too long",
+            ));
         }
-        if !s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+        if !s
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        {
             return Err(OAuthError::invalid_scope("scope has invalid characters"));
         }
         Ok(Scope(s.to_owned()))
@@ -319,7 +330,12 @@ mod tests {
 
     #[test]
     fn issuer_keeps_configured_form_without_trailing_slash() {
-        assert_eq!(Issuer::parse("https://id.example.com/", false).unwrap().as_str(), "https://id.example.com");
+        assert_eq!(
+            Issuer::parse("https://id.example.com/", false)
+                .unwrap()
+                .as_str(),
+            "https://id.example.com"
+        );
         assert!(Issuer::parse("http://127.0.0.1:8080", false).is_err());
         assert!(Issuer::parse("http://127.0.0.1:8080", true).is_ok());
         assert!(Issuer::parse("https://a.example?x=1", false).is_err());

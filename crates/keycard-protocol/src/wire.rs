@@ -52,7 +52,8 @@ pub fn token_error(e: &OAuthError) -> WireError {
     };
     WireError {
         status,
-        www_authenticate: (e.code == ErrorCode::InvalidClient).then(|| "Basic realm=\"keycard\"".to_owned()),
+        www_authenticate: (e.code == ErrorCode::InvalidClient)
+            .then(|| "Basic realm=\"keycard\"".to_owned()),
         body: json_body(e),
     }
 }
@@ -61,7 +62,11 @@ pub fn token_error(e: &OAuthError) -> WireError {
 /// carry the error code in the challenge and the body.
 pub fn bearer_error(e: Option<&OAuthError>, realm: &str) -> WireError {
     let Some(e) = e else {
-        return WireError { status: 401, www_authenticate: Some(format!("Bearer realm=\"{realm}\"")), body: String::new() };
+        return WireError {
+            status: 401,
+            www_authenticate: Some(format!("Bearer realm=\"{realm}\"")),
+            body: String::new(),
+        };
     };
     let status = match e.code {
         ErrorCode::InvalidRequest => 400,
@@ -89,11 +94,20 @@ pub fn bearer_error(e: Option<&OAuthError>, realm: &str) -> WireError {
         // The description is from the §5.2 character set, which excludes `"` and `\`.
         challenge.push_str(&format!(", error_description=\"{d}\""));
     }
-    WireError { status, www_authenticate: Some(challenge), body: json_body(e) }
+    WireError {
+        status,
+        www_authenticate: Some(challenge),
+        body: json_body(e),
+    }
 }
 
 /// The error redirect of the authorization endpoint (RFC 6749 §4.1.2.1 with RFC 9207 `iss`).
-pub fn authorize_error_redirect(redirect_uri: &str, e: &OAuthError, state: Option<&str>, iss: &str) -> String {
+pub fn authorize_error_redirect(
+    redirect_uri: &str,
+    e: &OAuthError,
+    state: Option<&str>,
+    iss: &str,
+) -> String {
     let mut pairs: Vec<(&str, &str)> = vec![("error", e.code.as_str())];
     if let Some(d) = &e.description {
         pairs.push(("error_description", d.as_ref()));
@@ -106,7 +120,12 @@ pub fn authorize_error_redirect(redirect_uri: &str, e: &OAuthError, state: Optio
 }
 
 /// The success redirect (RFC 6749 §4.1.2; RFC 9207).
-pub fn authorize_code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, iss: &str) -> String {
+pub fn authorize_code_redirect(
+    redirect_uri: &str,
+    code: &str,
+    state: Option<&str>,
+    iss: &str,
+) -> String {
     let mut pairs: Vec<(&str, &str)> = vec![("code", code)];
     if let Some(s) = state {
         pairs.push(("state", s));
@@ -133,24 +152,47 @@ mod tests {
     fn rfc6749_s5_2_invalid_client_is_401_with_basic_challenge() {
         let w = token_error(&OAuthError::invalid_client("nope"));
         assert_eq!(w.status, 401);
-        assert_eq!(w.www_authenticate.as_deref(), Some("Basic realm=\"keycard\""));
-        assert_eq!(w.body, r#"{"error":"invalid_client","error_description":"nope"}"#);
+        assert_eq!(
+            w.www_authenticate.as_deref(),
+            Some("Basic realm=\"keycard\"")
+        );
+        assert_eq!(
+            w.body,
+            r#"{"error":"invalid_client","error_description":"nope"}"#
+        );
         assert_eq!(token_error(&OAuthError::invalid_grant("x")).status, 400);
     }
 
     #[test]
     fn rfc6750_s3_challenges() {
         let w = bearer_error(None, "keycard");
-        assert_eq!((w.status, w.www_authenticate.as_deref()), (401, Some("Bearer realm=\"keycard\"")));
-        let w = bearer_error(Some(&OAuthError::bare(ErrorCode::InsufficientScope)), "keycard");
+        assert_eq!(
+            (w.status, w.www_authenticate.as_deref()),
+            (401, Some("Bearer realm=\"keycard\""))
+        );
+        let w = bearer_error(
+            Some(&OAuthError::bare(ErrorCode::InsufficientScope)),
+            "keycard",
+        );
         assert_eq!(w.status, 403);
-        assert_eq!(w.www_authenticate.as_deref(), Some("Bearer realm=\"keycard\", error=\"insufficient_scope\""));
+        assert_eq!(
+            w.www_authenticate.as_deref(),
+            Some("Bearer realm=\"keycard\", error=\"insufficient_scope\"")
+        );
     }
 
     #[test]
     fn rfc9207_iss_and_state_in_redirects() {
-        let u = authorize_error_redirect("https://a/cb?x=1", &OAuthError::bare(ErrorCode::LoginRequired), Some("s&t"), "https://id");
-        assert_eq!(u, "https://a/cb?x=1&error=login_required&state=s%26t&iss=https%3A%2F%2Fid");
+        let u = authorize_error_redirect(
+            "https://a/cb?x=1",
+            &OAuthError::bare(ErrorCode::LoginRequired),
+            Some("s&t"),
+            "https://id",
+        );
+        assert_eq!(
+            u,
+            "https://a/cb?x=1&error=login_required&state=s%26t&iss=https%3A%2F%2Fid"
+        );
         let u = authorize_code_redirect("https://a/cb", "c", None, "https://id");
         assert_eq!(u, "https://a/cb?code=c&iss=https%3A%2F%2Fid");
     }

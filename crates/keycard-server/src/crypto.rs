@@ -23,7 +23,10 @@ pub fn new_secret() -> Secret {
 
 /// A random identifier (not a secret): 128 bits as hex.
 pub fn new_id() -> String {
-    random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect()
+    random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The key that encrypts signing keys at rest.
@@ -49,7 +52,9 @@ impl MasterKey {
     }
 
     fn key(&self) -> Result<LessSafeKey, String> {
-        UnboundKey::new(&AES_256_GCM, &self.0).map(LessSafeKey::new).map_err(|_| "bad master key".to_owned())
+        UnboundKey::new(&AES_256_GCM, &self.0)
+            .map(LessSafeKey::new)
+            .map_err(|_| "bad master key".to_owned())
     }
 
     /// Encrypts with a random nonce; output is `nonce || ciphertext || tag`. The key id is the
@@ -58,7 +63,11 @@ impl MasterKey {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
         self.key()?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(kid.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(kid.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| "encryption failed".to_owned())?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);

@@ -52,10 +52,14 @@ pub fn wire_response(w: WireError) -> Response {
     } else {
         (status, [(header::CONTENT_TYPE, "application/json")], w.body).into_response()
     };
-    if let Some(c) = w.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(c) = w
+        .www_authenticate
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
     }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -63,7 +67,9 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         match self {
             ServerError::Protocol(Shape::Token, e) => wire_response(wire::token_error(&e)),
-            ServerError::Protocol(Shape::Bearer, e) => wire_response(wire::bearer_error(Some(&e), "keycard")),
+            ServerError::Protocol(Shape::Bearer, e) => {
+                wire_response(wire::bearer_error(Some(&e), "keycard"))
+            }
             ServerError::NoToken => wire_response(wire::bearer_error(None, "keycard")),
             ServerError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");

@@ -46,17 +46,38 @@ fn fingerprint(keys: &[StoredKey]) -> Vec<(String, KeyState)> {
 }
 
 /// Generates a key of `alg`, encrypted for storage.
-pub fn new_stored_key(master: &MasterKey, alg: Alg, state: KeyState, now: UnixTime) -> Result<StoredKey, String> {
+pub fn new_stored_key(
+    master: &MasterKey,
+    alg: Alg,
+    state: KeyState,
+    now: UnixTime,
+) -> Result<StoredKey, String> {
     let kid = new_id();
     let (_, der) = SigningKey::generate(alg, kid.clone()).map_err(|e| e.to_string())?;
     let sealed = master.seal(&kid, &der.0)?;
-    Ok(StoredKey { kid, alg: alg.as_str().to_owned(), private_key_enc: sealed, state, created_at: now, retire_until: None })
+    Ok(StoredKey {
+        kid,
+        alg: alg.as_str().to_owned(),
+        private_key_enc: sealed,
+        state,
+        created_at: now,
+        retire_until: None,
+    })
 }
 
 /// Rotates keys in the store (used by `keycard keys rotate`; servers pick it up on reload).
-pub async fn rotate<S: Store>(store: &S, master: &MasterKey, alg: Alg, now: UnixTime, max_ttl: i64) -> Result<(), String> {
+pub async fn rotate<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    alg: Alg,
+    now: UnixTime,
+    max_ttl: i64,
+) -> Result<(), String> {
     let next = new_stored_key(master, alg, KeyState::Next, now)?;
-    store.rotate_keys(&next, now.plus(max_ttl)).await.map_err(|e| e.to_string())
+    store
+        .rotate_keys(&next, now.plus(max_ttl))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 impl KeyManager {
@@ -70,17 +91,22 @@ impl KeyManager {
         let mut keys = store.signing_keys().await?;
         let has = |keys: &[StoredKey], s: KeyState| keys.iter().any(|k| k.state == s);
         if !has(&keys, KeyState::Active) {
-            let k = new_stored_key(&master, settings.signing_alg, KeyState::Active, now).map_err(StartError::Keys)?;
+            let k = new_stored_key(&master, settings.signing_alg, KeyState::Active, now)
+                .map_err(StartError::Keys)?;
             store.insert_key(&k).await?;
             keys.push(k);
         }
         if !has(&keys, KeyState::Next) {
-            let k = new_stored_key(&master, settings.signing_alg, KeyState::Next, now).map_err(StartError::Keys)?;
+            let k = new_stored_key(&master, settings.signing_alg, KeyState::Next, now)
+                .map_err(StartError::Keys)?;
             store.insert_key(&k).await?;
             keys.push(k);
         }
         let set = build(&master, &keys).map_err(StartError::Keys)?;
-        Ok(KeyManager { master, current: RwLock::new(Arc::new(set)) })
+        Ok(KeyManager {
+            master,
+            current: RwLock::new(Arc::new(set)),
+        })
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -114,7 +140,8 @@ fn build(master: &MasterKey, keys: &[StoredKey]) -> Result<KeySet, String> {
     let mut active = None;
     let mut jwks = Vec::new();
     for k in keys {
-        let alg = Alg::parse(&k.alg).ok_or_else(|| format!("key {} has unknown alg {}", k.kid, k.alg))?;
+        let alg =
+            Alg::parse(&k.alg).ok_or_else(|| format!("key {} has unknown alg {}", k.kid, k.alg))?;
         let der = master.open(&k.kid, &k.private_key_enc)?;
         let key = SigningKey::from_pkcs8(alg, k.kid.clone(), &der).map_err(|e| e.to_string())?;
         jwks.push(key.public_jwk());
@@ -125,5 +152,10 @@ fn build(master: &MasterKey, keys: &[StoredKey]) -> Result<KeySet, String> {
     let active = active.ok_or("no active signing key")?;
     let doc = keycard_jose::jwks_json(&jwks);
     let parsed = keycard_jose::parse_jwks(&doc).map_err(|e| e.to_string())?;
-    Ok(KeySet { active, jwks_bytes: Bytes::from(doc.to_string()), jwks: parsed, fingerprint: fingerprint(keys) })
+    Ok(KeySet {
+        active,
+        jwks_bytes: Bytes::from(doc.to_string()),
+        jwks: parsed,
+        fingerprint: fingerprint(keys),
+    })
 }

@@ -67,12 +67,18 @@ impl Settings {
 
     /// The longest lifetime of any JWT this server signs: a retired key stays published that long.
     pub fn max_jwt_ttl(&self) -> i64 {
-        self.access_token_ttl_secs.max(self.id_token_ttl_secs).max(24 * 3600)
+        self.access_token_ttl_secs
+            .max(self.id_token_ttl_secs)
+            .max(24 * 3600)
     }
 
     /// Cookies get the `__Host-` prefix and `Secure` when the issuer is https.
     pub fn cookie_name(&self, base: &str) -> String {
-        if self.issuer.is_https() { format!("__Host-{base}") } else { base.to_owned() }
+        if self.issuer.is_https() {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
     }
 }
 
@@ -90,7 +96,9 @@ pub struct App<S: Store> {
 
 impl<S: Store> std::fmt::Debug for App<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +126,8 @@ impl<S: Store> App<S> {
         master_key: crypto::MasterKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<App<S>>, StartError> {
-        let keys = keys::KeyManager::load_or_create(&store, master_key, &settings, clock.now()).await?;
+        let keys =
+            keys::KeyManager::load_or_create(&store, master_key, &settings, clock.now()).await?;
         let discovery = routes::discovery::document(&settings, keys.current().alg());
         Ok(Arc::new(App {
             store,
@@ -137,7 +146,10 @@ impl<S: Store> App<S> {
     }
 
     /// Loads an API for policy decisions.
-    pub async fn api(&self, target: Option<&str>) -> Result<Option<Api>, keycard_store::StoreError> {
+    pub async fn api(
+        &self,
+        target: Option<&str>,
+    ) -> Result<Option<Api>, keycard_store::StoreError> {
         match target {
             Some(t) => self.store.api(t).await,
             None => Ok(None),

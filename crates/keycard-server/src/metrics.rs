@@ -24,7 +24,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 /// Middleware recording `keycard_http_requests_total` and `keycard_http_request_duration_seconds`.
 pub async fn track(req: Request, next: Next) -> Response {
-    let endpoint = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let start = Instant::now();
     let resp = next.run(req).await;
     let outcome = match resp.status().as_u16() {
@@ -34,7 +38,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     };
     let labels = [("endpoint", endpoint), ("outcome", outcome.to_owned())];
     metrics::counter!("keycard_http_requests_total", &labels).increment(1);
-    metrics::histogram!("keycard_http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("keycard_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 

@@ -26,12 +26,17 @@ impl Default for Passwords {
 
 /// Hashes a password (blocking; call from a blocking context or the CLI).
 pub fn hash_blocking(password: &str) -> Result<String, String> {
-    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| e.to_string())
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn verify_blocking(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(h) => Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
         // A malformed stored hash is a failed login, never a panic.
         Err(_) => false,
     }
@@ -39,23 +44,34 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 
 impl Passwords {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let dummy = hash_blocking(&crate::crypto::new_id()).unwrap_or_default();
-        Passwords { permits: Arc::new(Semaphore::new(cores)), dummy: Arc::new(dummy) }
+        Passwords {
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::new(dummy),
+        }
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
     pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let exists = phc.is_some();
         let phc = phc.unwrap_or_else(|| (*self.dummy).clone());
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &phc))
+            .await
+            .unwrap_or(false);
         ok && exists
     }
 
     pub async fn hash(&self, password: String) -> Result<String, String> {
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await.map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || hash_blocking(&password))
+            .await
+            .map_err(|e| e.to_string())?
     }
 }
 

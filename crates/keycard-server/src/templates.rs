@@ -28,7 +28,11 @@ impl Templates {
     }
 
     pub fn render<C: Serialize>(&self, name: &str, ctx: C) -> String {
-        match self.0.get_template(name).and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx)))) {
+        match self
+            .0
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, template = name, "template failed");

@@ -27,7 +27,11 @@ pub struct Throttle {
 
 impl Default for Throttle {
     fn default() -> Self {
-        Throttle { entries: Mutex::new(HashMap::new()), account_free: 5, ip_free: 20 }
+        Throttle {
+            entries: Mutex::new(HashMap::new()),
+            account_free: 5,
+            ip_free: 20,
+        }
     }
 }
 
@@ -55,8 +59,15 @@ impl Throttle {
 
     pub fn record_failure(&self, account: &str, ip: &str, now: UnixTime) {
         self.with(|m| {
-            for (key, free) in [(format!("a:{}", account.to_lowercase()), self.account_free), (format!("i:{ip}"), self.ip_free)] {
-                let e = m.entry(key).or_insert(Entry { failures: 0, locked_until: UnixTime(0), last: now });
+            for (key, free) in [
+                (format!("a:{}", account.to_lowercase()), self.account_free),
+                (format!("i:{ip}"), self.ip_free),
+            ] {
+                let e = m.entry(key).or_insert(Entry {
+                    failures: 0,
+                    locked_until: UnixTime(0),
+                    last: now,
+                });
                 e.failures += 1;
                 e.last = now;
                 if e.failures >= free {

@@ -17,15 +17,24 @@ use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
 use keycard_store::*;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 /// The embedded migrations; the file names are the migration versions and descriptions.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+)];
 
 /// Migration names, for the cross-backend check that both folders hold the same set.
 pub fn migration_names() -> Vec<String> {
-    MIGRATIONS.iter().map(|(v, d, _)| format!("{v:04}_{d}")).collect()
+    MIGRATIONS
+        .iter()
+        .map(|(v, d, _)| format!("{v:04}_{d}"))
+        .collect()
 }
 
 /// A SQLite-backed store.
@@ -68,11 +77,20 @@ impl SqliteStore {
             MIGRATIONS
                 .iter()
                 .map(|(v, d, sql)| {
-                    Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, sqlx::SqlSafeStr::into_sql_str(*sql), false)
+                    Migration::new(
+                        *v,
+                        Cow::Borrowed(*d),
+                        MigrationType::Simple,
+                        sqlx::SqlSafeStr::into_sql_str(*sql),
+                        false,
+                    )
                 })
                 .collect(),
         );
-        migrator.run(&writer).await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        migrator
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
@@ -84,7 +102,10 @@ impl SqliteStore {
 
     /// Opens from a `sqlite://path` URL (or a bare path).
     pub async fn open_url(url: &str) -> Result<Self> {
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
         Self::open(Path::new(path)).await
     }
@@ -132,15 +153,21 @@ fn client_from(row: &SqliteRow) -> Result<Client> {
         None => None,
     };
     let id: String = row.try_get("id").map_err(unavailable)?;
-    let grants = parse_list(&row.try_get::<String, _>("grant_types").map_err(unavailable)?)?;
+    let grants = parse_list(
+        &row.try_get::<String, _>("grant_types")
+            .map_err(unavailable)?,
+    )?;
     Ok(Client {
         id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
         name: row.try_get("name").map_err(unavailable)?,
         secret_hash,
-        redirect_uris: parse_list(&row.try_get::<String, _>("redirect_uris").map_err(unavailable)?)?
-            .into_iter()
-            .map(RedirectUri::from_stored)
-            .collect(),
+        redirect_uris: parse_list(
+            &row.try_get::<String, _>("redirect_uris")
+                .map_err(unavailable)?,
+        )?
+        .into_iter()
+        .map(RedirectUri::from_stored)
+        .collect(),
         grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
         scopes: scope_col(row, "scopes")?,
         audiences: parse_list(&row.try_get::<String, _>("audiences").map_err(unavailable)?)?,
@@ -165,7 +192,10 @@ fn key_from(row: &SqliteRow) -> Result<StoredKey> {
         private_key_enc: row.try_get("private_key_enc").map_err(unavailable)?,
         state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
         created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
-        retire_until: row.try_get::<Option<i64>, _>("retire_until").map_err(unavailable)?.map(UnixTime),
+        retire_until: row
+            .try_get::<Option<i64>, _>("retire_until")
+            .map_err(unavailable)?
+            .map(UnixTime),
     })
 }
 
@@ -188,12 +218,19 @@ fn grant_from(row: &SqliteRow) -> Result<Grant> {
 }
 
 fn affected(n: u64) -> Result<()> {
-    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(unavailable)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -229,18 +266,28 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        let row =
-            sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.reader).await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(user_from).transpose()
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username").fetch_all(&self.reader).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(user_from).collect()
     }
 
     async fn remove_user(&self, username: &str) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -253,13 +300,21 @@ impl Store for SqliteStore {
             "UPDATE grants SET revoked = TRUE WHERE user_id = ?",
             "DELETE FROM users WHERE id = ?",
         ] {
-            sqlx::query(sql).bind(&id).execute(&mut *tx).await.map_err(unavailable)?;
+            sqlx::query(sql)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)
     }
 
     async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
             .bind(hash)
             .bind(username)
@@ -268,11 +323,13 @@ impl Store for SqliteStore {
             .map_err(unavailable)?
             .rows_affected();
         affected(n)?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)")
-            .bind(username)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+        )
+        .bind(username)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -310,18 +367,28 @@ impl Store for SqliteStore {
     }
 
     async fn client(&self, id: &str) -> Result<Option<Client>> {
-        let row =
-            sqlx::query("SELECT * FROM clients WHERE id = ?").bind(id).fetch_optional(&self.reader).await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(client_from).transpose()
     }
 
     async fn list_clients(&self) -> Result<Vec<Client>> {
-        let rows = sqlx::query("SELECT * FROM clients ORDER BY id").fetch_all(&self.reader).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(client_from).collect()
     }
 
     async fn remove_client(&self, id: &str) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -329,8 +396,16 @@ impl Store for SqliteStore {
             .map_err(unavailable)?
             .rows_affected();
         affected(n)?;
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = ?").bind(id).execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM consents WHERE client_id = ?").bind(id).execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM consents WHERE client_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -357,7 +432,10 @@ impl Store for SqliteStore {
     }
 
     async fn list_apis(&self) -> Result<Vec<Api>> {
-        let rows = sqlx::query("SELECT * FROM apis ORDER BY identifier").fetch_all(&self.reader).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM apis ORDER BY identifier")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(api_from).collect()
     }
 
@@ -372,7 +450,10 @@ impl Store for SqliteStore {
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.reader).await.map_err(unavailable)?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(key_from).collect()
     }
 
@@ -393,13 +474,22 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
-        sqlx::query("UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'active'")
-            .bind(retire_until.secs())
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'active'",
+        )
+        .bind(retire_until.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE state = 'next'")
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE state = 'next'").execute(&mut *tx).await.map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES (?, ?, ?, 'next', ?, NULL)",
         )
@@ -446,7 +536,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash.as_bytes()).execute(&self.writer).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash.as_bytes())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -475,7 +569,8 @@ impl Store for SqliteStore {
             .map_err(unavailable)?;
         row.map(|r| {
             let req: String = r.try_get("request").map_err(unavailable)?;
-            let request: AuthorizeRequest = serde_json::from_str(&req).map_err(|_| corrupt("request"))?;
+            let request: AuthorizeRequest =
+                serde_json::from_str(&req).map_err(|_| corrupt("request"))?;
             Ok(AuthTxn {
                 id_hash: hash_col(&r, "id_hash")?,
                 request,
@@ -499,7 +594,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete_txn(&self, id_hash: &TokenHash) -> Result<()> {
-        sqlx::query("DELETE FROM auth_txns WHERE id_hash = ?").bind(id_hash.as_bytes()).execute(&self.writer).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM auth_txns WHERE id_hash = ?")
+            .bind(id_hash.as_bytes())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -529,7 +628,11 @@ impl Store for SqliteStore {
 
     async fn issue_code(&self, c: &Code) -> Result<()> {
         let g = &c.grant;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -564,7 +667,9 @@ impl Store for SqliteStore {
     }
 
     async fn code(&self, hash: &TokenHash) -> Result<Option<Code>> {
-        let sql = format!("SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?");
+        let sql = format!(
+            "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?"
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.as_bytes())
             .fetch_optional(&self.reader)
@@ -590,7 +695,11 @@ impl Store for SqliteStore {
         refresh: Option<&NewRefreshToken>,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query("UPDATE codes SET used = TRUE WHERE hash = ? AND used = FALSE")
             .bind(hash.as_bytes())
             .execute(&mut *tx)
@@ -638,7 +747,11 @@ impl Store for SqliteStore {
         new: &NewRefreshToken,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query(
             "UPDATE refresh_tokens SET used = TRUE WHERE hash = ? AND used = FALSE \
              AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
@@ -659,7 +772,11 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = ?").bind(grant_id).execute(&self.writer).await.map_err(unavailable)?;
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = ?")
+            .bind(grant_id)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -676,7 +793,13 @@ impl Store for SqliteStore {
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
         let mut total = 0;
-        for table in ["codes", "refresh_tokens", "access_tokens", "sessions", "auth_txns"] {
+        for table in [
+            "codes",
+            "refresh_tokens",
+            "access_tokens",
+            "sessions",
+            "auth_txns",
+        ] {
             // Bounded batches keep each write transaction short.
             loop {
                 let sql = format!(
@@ -703,17 +826,21 @@ impl Store for SqliteStore {
         .await
         .map_err(unavailable)?
         .rows_affected();
-        total += sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
-            .bind(now.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
+        total +=
+            sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
+                .bind(now.secs())
+                .execute(&self.writer)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
         Ok(total)
     }
 }
 
-async fn insert_refresh(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, r: &NewRefreshToken) -> Result<()> {
+async fn insert_refresh(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    r: &NewRefreshToken,
+) -> Result<()> {
     sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (?, ?, ?, ?, FALSE)")
         .bind(r.hash.as_bytes())
         .bind(&r.grant_id)
@@ -725,7 +852,10 @@ async fn insert_refresh(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, r: &N
     Ok(())
 }
 
-async fn insert_access(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, a: &AccessTokenRecord) -> Result<()> {
+async fn insert_access(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    a: &AccessTokenRecord,
+) -> Result<()> {
     sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)")
         .bind(&a.jti)
         .bind(&a.grant_id)

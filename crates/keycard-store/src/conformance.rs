@@ -60,7 +60,9 @@ fn client(id: &str) -> Client {
         id: ClientId::parse(id).unwrap_or_else(|_| unreachable!()),
         name: format!("App {id}"),
         secret_hash: Some(TokenHash::of("secret")),
-        redirect_uris: vec![RedirectUri::from_stored("https://app.example.com/cb".into())],
+        redirect_uris: vec![RedirectUri::from_stored(
+            "https://app.example.com/cb".into(),
+        )],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ScopeSet::parse("openid offline_access read").unwrap_or_default(),
         audiences: vec!["https://api.example.com".into()],
@@ -95,7 +97,11 @@ fn code(secret: &str, grant_id: &str) -> Code {
 }
 
 fn at(jti: &str, grant_id: &str) -> AccessTokenRecord {
-    AccessTokenRecord { jti: jti.into(), grant_id: grant_id.into(), expires_at: UnixTime(1000) }
+    AccessTokenRecord {
+        jti: jti.into(),
+        grant_id: grant_id.into(),
+        expires_at: UnixTime(1000),
+    }
 }
 
 fn rt(secret: &str, grant_id: &str) -> NewRefreshToken {
@@ -108,25 +114,45 @@ fn rt(secret: &str, grant_id: &str) -> NewRefreshToken {
 }
 
 async fn setup<S: Store>(s: &S) {
-    s.create_user(&user("alice")).await.unwrap_or_else(|e| unreachable!("{e}"));
-    s.create_client(&client("app"), UnixTime(1)).await.unwrap_or_else(|e| unreachable!("{e}"));
+    s.create_user(&user("alice"))
+        .await
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    s.create_client(&client("app"), UnixTime(1))
+        .await
+        .unwrap_or_else(|e| unreachable!("{e}"));
 }
 
 pub async fn users_round_trip_with_unicode<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     let got = s.user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(got, user("alice"));
-    assert_eq!(s.user_by_id("u-alice").await.unwrap().unwrap().username, "alice");
-    assert!(matches!(s.create_user(&user("alice")).await, Err(StoreError::Conflict)));
+    assert_eq!(
+        s.user_by_id("u-alice").await.unwrap().unwrap().username,
+        "alice"
+    );
+    assert!(matches!(
+        s.create_user(&user("alice")).await,
+        Err(StoreError::Conflict)
+    ));
     s.create_user(&user("бob")).await.unwrap();
     assert_eq!(s.list_users().await.unwrap().len(), 2);
     s.set_user_disabled("alice", true).await.unwrap();
     assert!(s.user_by_username("alice").await.unwrap().unwrap().disabled);
     s.set_password("alice", "new-hash").await.unwrap();
-    assert_eq!(s.user_by_username("alice").await.unwrap().unwrap().password_hash, "new-hash");
+    assert_eq!(
+        s.user_by_username("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "new-hash"
+    );
     s.remove_user("бob").await.unwrap();
     assert!(s.user_by_username("бob").await.unwrap().is_none());
-    assert!(matches!(s.remove_user("nobody").await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.remove_user("nobody").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 pub async fn clients_and_apis_round_trip<S: Store>(s: Arc<S>) {
@@ -136,7 +162,10 @@ pub async fn clients_and_apis_round_trip<S: Store>(s: Arc<S>) {
     assert_eq!(c.grant_types, client("app").grant_types);
     assert_eq!(c.scopes, client("app").scopes);
     assert!(c.secret_hash.unwrap().ct_eq(&TokenHash::of("secret")));
-    assert!(matches!(s.create_client(&client("app"), UnixTime(1)).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        s.create_client(&client("app"), UnixTime(1)).await,
+        Err(StoreError::Conflict)
+    ));
     let api = Api {
         identifier: "https://api.example.com".into(),
         name: "API".into(),
@@ -145,7 +174,10 @@ pub async fn clients_and_apis_round_trip<S: Store>(s: Arc<S>) {
     };
     s.create_api(&api, UnixTime(1)).await.unwrap();
     let got = s.api("https://api.example.com").await.unwrap().unwrap();
-    assert_eq!((got.scopes, got.access_token_ttl_secs), (api.scopes.clone(), 600));
+    assert_eq!(
+        (got.scopes, got.access_token_ttl_secs),
+        (api.scopes.clone(), 600)
+    );
     assert_eq!(s.list_apis().await.unwrap().len(), 1);
     s.remove_client("app").await.unwrap();
     assert!(s.client("app").await.unwrap().is_none());
@@ -162,7 +194,12 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
     for i in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.redeem_code(&TokenHash::of("c1"), Some(&rt(&format!("r{i}"), "g1")), &at(&format!("j{i}"), "g1")).await
+            s.redeem_code(
+                &TokenHash::of("c1"),
+                Some(&rt(&format!("r{i}"), "g1")),
+                &at(&format!("j{i}"), "g1"),
+            )
+            .await
         }));
     }
     let mut won = 0;
@@ -179,12 +216,19 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
 pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1")).await.unwrap();
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1"))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.rotate_refresh_token(&TokenHash::of("r0"), &rt(&format!("r1-{i}"), "g1"), &at(&format!("j1-{i}"), "g1")).await
+            s.rotate_refresh_token(
+                &TokenHash::of("r0"),
+                &rt(&format!("r1-{i}"), "g1"),
+                &at(&format!("j1-{i}"), "g1"),
+            )
+            .await
         }));
     }
     let mut won = 0;
@@ -194,7 +238,11 @@ pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(
         }
     }
     assert_eq!(won, 1);
-    let old = s.refresh_token(&TokenHash::of("r0")).await.unwrap().unwrap();
+    let old = s
+        .refresh_token(&TokenHash::of("r0"))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(old.used);
     assert_eq!(old.grant.id, "g1");
     assert!(!old.grant_revoked);
@@ -203,11 +251,19 @@ pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(
 pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1")).await.unwrap();
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1"))
+        .await
+        .unwrap();
     assert!(!s.access_token_revoked("j0").await.unwrap());
     assert!(!s.access_token_revoked("machine-jti").await.unwrap());
     s.revoke_grant("g1").await.unwrap();
-    assert!(s.refresh_token(&TokenHash::of("r0")).await.unwrap().unwrap().grant_revoked);
+    assert!(
+        s.refresh_token(&TokenHash::of("r0"))
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_revoked
+    );
     assert!(s.access_token_revoked("j0").await.unwrap());
 }
 
@@ -221,7 +277,10 @@ pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
         expires_at: UnixTime(200),
     };
     s.create_session(&sess).await.unwrap();
-    assert_eq!(s.session(&sess.id_hash, UnixTime(199)).await.unwrap(), Some(sess.clone()));
+    assert_eq!(
+        s.session(&sess.id_hash, UnixTime(199)).await.unwrap(),
+        Some(sess.clone())
+    );
     assert_eq!(s.session(&sess.id_hash, UnixTime(200)).await.unwrap(), None);
     let req = AuthorizeRequest {
         client_id: "app".into(),
@@ -244,9 +303,22 @@ pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
         expires_at: UnixTime(150),
     };
     s.create_txn(&t).await.unwrap();
-    assert_eq!(s.txn(&t.id_hash, UnixTime(149)).await.unwrap(), Some(t.clone()));
-    s.set_txn_authenticated(&t.id_hash, "u-alice").await.unwrap();
-    assert_eq!(s.txn(&t.id_hash, UnixTime(149)).await.unwrap().unwrap().authenticated_user.as_deref(), Some("u-alice"));
+    assert_eq!(
+        s.txn(&t.id_hash, UnixTime(149)).await.unwrap(),
+        Some(t.clone())
+    );
+    s.set_txn_authenticated(&t.id_hash, "u-alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.txn(&t.id_hash, UnixTime(149))
+            .await
+            .unwrap()
+            .unwrap()
+            .authenticated_user
+            .as_deref(),
+        Some("u-alice")
+    );
     assert_eq!(s.txn(&t.id_hash, UnixTime(150)).await.unwrap(), None);
     s.delete_txn(&t.id_hash).await.unwrap();
     assert_eq!(s.txn(&t.id_hash, UnixTime(1)).await.unwrap(), None);
@@ -271,10 +343,15 @@ pub async fn key_rotation_states<S: Store>(s: Arc<S>) {
     };
     s.insert_key(&key("k1", KeyState::Active)).await.unwrap();
     s.insert_key(&key("k2", KeyState::Next)).await.unwrap();
-    s.rotate_keys(&key("k3", KeyState::Next), UnixTime(5000)).await.unwrap();
+    s.rotate_keys(&key("k3", KeyState::Next), UnixTime(5000))
+        .await
+        .unwrap();
     let mut keys = s.signing_keys().await.unwrap();
     keys.sort_by(|a, b| a.kid.cmp(&b.kid));
-    let states: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.state, k.retire_until)).collect();
+    let states: Vec<_> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.state, k.retire_until))
+        .collect();
     assert_eq!(
         states,
         vec![

@@ -195,17 +195,30 @@ pub trait Store: Send + Sync + 'static {
 
     // Users.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
-    fn user_by_username(&self, username: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+    fn user_by_username(&self, username: &str)
+    -> impl Future<Output = Result<Option<User>>> + Send;
     fn user_by_id(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
     /// Removes the user and everything issued to them (sessions, grants).
     fn remove_user(&self, username: &str) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the password hash and ends the user's sessions (ASVS 7.4.3).
-    fn set_password(&self, username: &str, password_hash: &str) -> impl Future<Output = Result<()>> + Send;
-    fn set_user_disabled(&self, username: &str, disabled: bool) -> impl Future<Output = Result<()>> + Send;
+    fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // Clients and APIs.
-    fn create_client(&self, client: &Client, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
+    fn create_client(
+        &self,
+        client: &Client,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn client(&self, id: &str) -> impl Future<Output = Result<Option<Client>>> + Send;
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>>> + Send;
     fn remove_client(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -219,20 +232,45 @@ pub trait Store: Send + Sync + 'static {
     fn insert_key(&self, key: &StoredKey) -> impl Future<Output = Result<()>> + Send;
     /// Promotes `next` to active, retires the active key until `retire_until`, and inserts
     /// `new_next`, atomically.
-    fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> impl Future<Output = Result<()>> + Send;
+    fn rotate_keys(
+        &self,
+        new_next: &StoredKey,
+        retire_until: UnixTime,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // Browser sessions and login transactions.
     fn create_session(&self, s: &Session) -> impl Future<Output = Result<()>> + Send;
-    fn session(&self, id_hash: &TokenHash, now: UnixTime) -> impl Future<Output = Result<Option<Session>>> + Send;
+    fn session(
+        &self,
+        id_hash: &TokenHash,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
     fn delete_session(&self, id_hash: &TokenHash) -> impl Future<Output = Result<()>> + Send;
     fn create_txn(&self, t: &AuthTxn) -> impl Future<Output = Result<()>> + Send;
-    fn txn(&self, id_hash: &TokenHash, now: UnixTime) -> impl Future<Output = Result<Option<AuthTxn>>> + Send;
-    fn set_txn_authenticated(&self, id_hash: &TokenHash, user_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn txn(
+        &self,
+        id_hash: &TokenHash,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<AuthTxn>>> + Send;
+    fn set_txn_authenticated(
+        &self,
+        id_hash: &TokenHash,
+        user_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn delete_txn(&self, id_hash: &TokenHash) -> impl Future<Output = Result<()>> + Send;
 
     // Consent.
-    fn consent(&self, user_id: &str, client_id: &str) -> impl Future<Output = Result<Option<ScopeSet>>> + Send;
-    fn record_consent(&self, user_id: &str, client_id: &str, scope: &ScopeSet) -> impl Future<Output = Result<()>> + Send;
+    fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<ScopeSet>>> + Send;
+    fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // Codes, refresh tokens, grants.
     /// Creates the grant and its code together.
@@ -245,7 +283,10 @@ pub trait Store: Send + Sync + 'static {
         refresh: Option<&NewRefreshToken>,
         access: &AccessTokenRecord,
     ) -> impl Future<Output = Result<Redeemed>> + Send;
-    fn refresh_token(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<RefreshToken>>> + Send;
+    fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<RefreshToken>>> + Send;
     /// Marks the old token used and inserts the new one, once (RFC 9700 §4.14.2).
     fn rotate_refresh_token(
         &self,

@@ -29,7 +29,9 @@ pub struct TestServer {
 
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestServer").field("base", &self.base).finish()
+        f.debug_struct("TestServer")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -41,21 +43,40 @@ impl TestServer {
     /// Starts a server after letting the test adjust the settings.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("keycard.db")).await.expect("open store");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let store = SqliteStore::open(&dir.path().join("keycard.db"))
+            .await
+            .expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut settings = Settings::new(Issuer::parse(&base, true).expect("issuer"));
         settings.signing_alg = keycard_jose::Alg::ES256;
         adjust(&mut settings);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
-        let app = App::new(store, settings, MasterKey::generate(), clock.clone()).await.expect("app");
+        let app = App::new(store, settings, MasterKey::generate(), clock.clone())
+            .await
+            .expect("app");
         keycard_server::metrics::handle();
         let router = keycard_server::router(app.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
         });
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        TestServer { base, app, clock, http, _dir: dir }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestServer {
+            base,
+            app,
+            clock,
+            http,
+            _dir: dir,
+        }
     }
 
     pub fn store(&self) -> &SqliteStore {
@@ -91,7 +112,10 @@ impl TestServer {
             scopes: ScopeSet::parse(scope).expect("scope"),
             access_token_ttl_secs: ttl,
         };
-        self.store().create_api(&api, self.clock.as_ref().now_time()).await.expect("api");
+        self.store()
+            .create_api(&api, self.clock.as_ref().now_time())
+            .await
+            .expect("api");
     }
 
     /// Registers a client; returns its secret for confidential clients.
@@ -101,13 +125,20 @@ impl TestServer {
             id: ClientId::parse(spec.id).expect("id"),
             name: format!("App {}", spec.id),
             secret_hash: secret.as_ref().map(|s| s.hash()),
-            redirect_uris: spec.redirect_uris.iter().map(|r| RedirectUri::register(r).expect("redirect")).collect(),
+            redirect_uris: spec
+                .redirect_uris
+                .iter()
+                .map(|r| RedirectUri::register(r).expect("redirect"))
+                .collect(),
             grant_types: spec.grants.to_vec(),
             scopes: ScopeSet::parse(spec.scope).expect("scope"),
             audiences: spec.audiences.iter().map(|a| a.to_string()).collect(),
             first_party: spec.first_party,
         };
-        self.store().create_client(&c, self.clock.as_ref().now_time()).await.expect("client");
+        self.store()
+            .create_client(&c, self.clock.as_ref().now_time())
+            .await
+            .expect("client");
         secret.map(|s| s.secret().to_owned())
     }
 }
@@ -181,8 +212,12 @@ impl Resp {
     /// A query parameter of the redirect target.
     pub fn location_param(&self, name: &str) -> Option<String> {
         let loc = self.location.as_deref()?;
-        let url = url::Url::parse(loc).or_else(|_| url::Url::parse(&format!("http://x{loc}"))).ok()?;
-        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        let url = url::Url::parse(loc)
+            .or_else(|_| url::Url::parse(&format!("http://x{loc}")))
+            .ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
@@ -196,11 +231,19 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(server: &TestServer) -> Browser {
-        Browser { base: server.base.clone(), http: server.http.clone(), cookies: HashMap::new() }
+        Browser {
+            base: server.base.clone(),
+            http: server.http.clone(),
+            cookies: HashMap::new(),
+        }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Resp {
@@ -217,13 +260,25 @@ impl Browser {
         }
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let location = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = r.text().await.unwrap_or_default();
-        Resp { status, location, headers, body }
+        Resp {
+            status,
+            location,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path_or_url: &str) -> Resp {
-        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { format!("{}{}", self.base, path_or_url) };
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{}", self.base, path_or_url)
+        };
         let r = self
             .http
             .get(url)
@@ -253,17 +308,38 @@ impl Browser {
     pub async fn authorize(&mut self, query: &str, username: &str, password: &str) -> Resp {
         let mut r = self.get(&format!("/authorize?{query}")).await;
         for _ in 0..6 {
-            let Some(loc) = r.location.clone() else { return r };
+            let Some(loc) = r.location.clone() else {
+                return r;
+            };
             if loc.starts_with("/login") {
                 let page = self.get(&loc).await;
-                let (txn, csrf) = (page.input("txn").unwrap_or_default(), page.input("csrf").unwrap_or_default());
+                let (txn, csrf) = (
+                    page.input("txn").unwrap_or_default(),
+                    page.input("csrf").unwrap_or_default(),
+                );
                 r = self
-                    .post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", username), ("password", password)])
+                    .post_form(
+                        "/login",
+                        &[
+                            ("txn", &txn),
+                            ("csrf", &csrf),
+                            ("username", username),
+                            ("password", password),
+                        ],
+                    )
                     .await;
             } else if loc.starts_with("/consent") {
                 let page = self.get(&loc).await;
-                let (txn, csrf) = (page.input("txn").unwrap_or_default(), page.input("csrf").unwrap_or_default());
-                r = self.post_form("/consent", &[("txn", &txn), ("csrf", &csrf), ("decision", "approve")]).await;
+                let (txn, csrf) = (
+                    page.input("txn").unwrap_or_default(),
+                    page.input("csrf").unwrap_or_default(),
+                );
+                r = self
+                    .post_form(
+                        "/consent",
+                        &[("txn", &txn), ("csrf", &csrf), ("decision", "approve")],
+                    )
+                    .await;
             } else {
                 return r;
             }
@@ -285,7 +361,11 @@ pub fn authorize_query(client_id: &str, scope: &str, extra: &str) -> (String, St
         .append_pair("code_challenge", &c)
         .append_pair("code_challenge_method", "S256")
         .finish();
-    let q = if extra.is_empty() { q } else { format!("{q}&{extra}") };
+    let q = if extra.is_empty() {
+        q
+    } else {
+        format!("{q}&{extra}")
+    };
     (q, v)
 }
 
@@ -294,7 +374,9 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     use base64::Engine as _;
     let mut parts = token.split('.');
     let dec = |s: Option<&str>| {
-        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.unwrap_or("")).unwrap_or_default();
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.unwrap_or(""))
+            .unwrap_or_default();
         serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)
     };
     (dec(parts.next()), dec(parts.next()))

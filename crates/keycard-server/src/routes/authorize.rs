@@ -27,13 +27,31 @@ use crate::crypto::{new_id, new_secret};
 
 type Jar = CookieJar;
 
-fn error_page<S: Store>(app: &App<S>, status: StatusCode, title: &str, message: &str, code: Option<&str>) -> Response {
-    html(status, app.templates.render("error.html", json!({ "title": title, "message": message, "code": code })))
+fn error_page<S: Store>(
+    app: &App<S>,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: Option<&str>,
+) -> Response {
+    html(
+        status,
+        app.templates.render(
+            "error.html",
+            json!({ "title": title, "message": message, "code": code }),
+        ),
+    )
 }
 
 fn store_failure<S: Store>(app: &App<S>, e: StoreError) -> Response {
     tracing::error!(error = %e, "storage failure");
-    error_page(app, StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "Please try again in a moment.", None)
+    error_page(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Please try again in a moment.",
+        None,
+    )
 }
 
 fn redirect_303(to: &str) -> Response {
@@ -41,7 +59,8 @@ fn redirect_303(to: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -59,7 +78,12 @@ fn cookie<S: Store>(app: &App<S>, name: &str, value: String) -> Cookie<'static> 
 }
 
 fn error_redirect<S: Store>(app: &App<S>, req: &AuthorizeRequest, e: &OAuthError) -> Response {
-    redirect_303(&wire::authorize_error_redirect(&req.redirect_uri, e, req.state.as_deref(), app.settings.issuer.as_str()))
+    redirect_303(&wire::authorize_error_redirect(
+        &req.redirect_uri,
+        e,
+        req.state.as_deref(),
+        app.settings.issuer.as_str(),
+    ))
 }
 
 /// Maps an authorize error to its channel: our page, or a redirect to the client.
@@ -69,10 +93,16 @@ fn authorize_error<S: Store>(app: &App<S>, e: AuthorizeError) -> Response {
             app,
             StatusCode::BAD_REQUEST,
             "This sign-in request is invalid",
-            e.description.as_deref().unwrap_or("The request is invalid."),
+            e.description
+                .as_deref()
+                .unwrap_or("The request is invalid."),
             Some(e.code.as_str()),
         ),
-        AuthorizeError::RedirectToClient { redirect_uri, state, error } => redirect_303(&wire::authorize_error_redirect(
+        AuthorizeError::RedirectToClient {
+            redirect_uri,
+            state,
+            error,
+        } => redirect_303(&wire::authorize_error_redirect(
             &redirect_uri,
             &error,
             state.as_deref(),
@@ -82,16 +112,31 @@ fn authorize_error<S: Store>(app: &App<S>, e: AuthorizeError) -> Response {
 }
 
 /// Reads the SSO session and its user; disabled or removed users have no session.
-async fn current_session<S: Store>(app: &App<S>, jar: &Jar) -> Result<Option<(Session, User)>, StoreError> {
-    let Some(c) = jar.get(&app.settings.cookie_name("keycard_session")) else { return Ok(None) };
-    let Some(s) = app.store.session(&TokenHash::of(c.value()), app.now()).await? else { return Ok(None) };
+async fn current_session<S: Store>(
+    app: &App<S>,
+    jar: &Jar,
+) -> Result<Option<(Session, User)>, StoreError> {
+    let Some(c) = jar.get(&app.settings.cookie_name("keycard_session")) else {
+        return Ok(None);
+    };
+    let Some(s) = app
+        .store
+        .session(&TokenHash::of(c.value()), app.now())
+        .await?
+    else {
+        return Ok(None);
+    };
     match app.store.user_by_id(&s.user_id).await? {
         Some(u) if !u.disabled => Ok(Some((s, u))),
         _ => Ok(None),
     }
 }
 
-pub async fn authorize_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, RawQuery(q): RawQuery) -> Response {
+pub async fn authorize_get<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: Jar,
+    RawQuery(q): RawQuery,
+) -> Response {
     match Params::parse(q.unwrap_or_default().as_bytes()) {
         Ok(p) => authorize(&app, jar, p).await,
         Err(e) => authorize_error(&app, AuthorizeError::ShowToUser(e)),
@@ -110,7 +155,8 @@ pub async fn authorize_post<S: Store>(
         let e = OAuthError::invalid_request("the body must be application/x-www-form-urlencoded");
         return authorize_error(&app, AuthorizeError::ShowToUser(e));
     }
-    let params = Params::parse(&body).and_then(|b| b.merge(Params::parse(q.unwrap_or_default().as_bytes())?));
+    let params = Params::parse(&body)
+        .and_then(|b| b.merge(Params::parse(q.unwrap_or_default().as_bytes())?));
     match params {
         Ok(p) => authorize(&app, jar, p).await,
         Err(e) => authorize_error(&app, AuthorizeError::ShowToUser(e)),
@@ -131,7 +177,9 @@ async fn authorize<S: Store>(app: &App<S>, jar: Jar, params: Params) -> Response
         Err(e) => return store_failure(app, e),
     };
     // The target API is loaded before the pure parse, which then sees it as a plain value.
-    let target = policy::target(params.get("resource"), params.get("audience")).ok().flatten();
+    let target = policy::target(params.get("resource"), params.get("audience"))
+        .ok()
+        .flatten();
     let api = match app.api(target).await {
         Ok(a) => a,
         Err(e) => return store_failure(app, e),
@@ -172,15 +220,30 @@ async fn proceed<S: Store>(
         None => None,
     };
     let authenticated_now = match (&txn, &session) {
-        (Some(t), Some((s, _))) => t.stored.authenticated_user.as_deref() == Some(s.user_id.as_str()),
+        (Some(t), Some((s, _))) => {
+            t.stored.authenticated_user.as_deref() == Some(s.user_id.as_str())
+        }
         _ => false,
     };
-    let view = session.as_ref().map(|(s, _)| SessionView { auth_time: s.auth_time });
-    let decision =
-        authorize::decide(&req, view, authenticated_now, consent.as_ref(), client.first_party, consented_now, app.now());
+    let view = session.as_ref().map(|(s, _)| SessionView {
+        auth_time: s.auth_time,
+    });
+    let decision = authorize::decide(
+        &req,
+        view,
+        authenticated_now,
+        consent.as_ref(),
+        client.first_party,
+        consented_now,
+        app.now(),
+    );
     match decision {
         Decision::Login | Decision::Consent => {
-            let page = if decision == Decision::Login { "/login" } else { "/consent" };
+            let page = if decision == Decision::Login {
+                "/login"
+            } else {
+                "/consent"
+            };
             let (jar, raw) = match txn {
                 Some(t) => (jar, t.raw),
                 None => match new_txn(app, jar, &req).await {
@@ -192,7 +255,13 @@ async fn proceed<S: Store>(
         }
         Decision::IssueCode => {
             let Some((s, _)) = session else {
-                return error_page(app, StatusCode::BAD_REQUEST, "Not signed in", "Please sign in again.", None);
+                return error_page(
+                    app,
+                    StatusCode::BAD_REQUEST,
+                    "Not signed in",
+                    "Please sign in again.",
+                    None,
+                );
             };
             if let Some(t) = &txn {
                 if let Err(e) = app.store.delete_txn(&t.stored.id_hash).await {
@@ -216,9 +285,17 @@ async fn proceed<S: Store>(
 }
 
 /// Creates a transaction; reuses the browser's CSRF cookie so several tabs can sign in at once.
-async fn new_txn<S: Store>(app: &App<S>, jar: Jar, req: &AuthorizeRequest) -> Result<(Jar, String), StoreError> {
+async fn new_txn<S: Store>(
+    app: &App<S>,
+    jar: Jar,
+    req: &AuthorizeRequest,
+) -> Result<(Jar, String), StoreError> {
     let csrf_name = app.settings.cookie_name("keycard_csrf");
-    let csrf = match jar.get(&csrf_name).map(|c| c.value().to_owned()).filter(|v| v.len() == 43) {
+    let csrf = match jar
+        .get(&csrf_name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == 43)
+    {
         Some(v) => v,
         None => new_secret().secret().to_owned(),
     };
@@ -235,7 +312,11 @@ async fn new_txn<S: Store>(app: &App<S>, jar: Jar, req: &AuthorizeRequest) -> Re
     Ok((jar, raw.secret().to_owned()))
 }
 
-async fn issue_code<S: Store>(app: &App<S>, req: &AuthorizeRequest, s: &Session) -> Result<String, StoreError> {
+async fn issue_code<S: Store>(
+    app: &App<S>,
+    req: &AuthorizeRequest,
+    s: &Session,
+) -> Result<String, StoreError> {
     let now = app.now();
     let code = new_secret();
     let record = Code {
@@ -258,7 +339,12 @@ async fn issue_code<S: Store>(app: &App<S>, req: &AuthorizeRequest, s: &Session)
         used: false,
     };
     app.store.issue_code(&record).await?;
-    Ok(wire::authorize_code_redirect(&req.redirect_uri, code.secret(), req.state.as_deref(), app.settings.issuer.as_str()))
+    Ok(wire::authorize_code_redirect(
+        &req.redirect_uri,
+        code.secret(),
+        req.state.as_deref(),
+        app.settings.issuer.as_str(),
+    ))
 }
 
 /// Rejects cross-site form posts (Fetch Metadata, then Origin), on top of the CSRF token.
@@ -276,7 +362,12 @@ fn same_origin<S: Store>(app: &App<S>, headers: &HeaderMap) -> bool {
 }
 
 /// Loads the transaction named by `txn` and checks the double-submitted CSRF token.
-async fn load_txn<S: Store>(app: &App<S>, jar: &Jar, params: &Params, check_csrf: bool) -> Result<Txn, Response> {
+async fn load_txn<S: Store>(
+    app: &App<S>,
+    jar: &Jar,
+    params: &Params,
+    check_csrf: bool,
+) -> Result<Txn, Response> {
     let expired = || {
         error_page(
             app,
@@ -286,18 +377,27 @@ async fn load_txn<S: Store>(app: &App<S>, jar: &Jar, params: &Params, check_csrf
             None,
         )
     };
-    let Some(raw) = params.get("txn") else { return Err(expired()) };
-    let Ok(raw_secret) = Secret::parse(raw) else { return Err(expired()) };
+    let Some(raw) = params.get("txn") else {
+        return Err(expired());
+    };
+    let Ok(raw_secret) = Secret::parse(raw) else {
+        return Err(expired());
+    };
     let stored = match app.store.txn(&raw_secret.hash(), app.now()).await {
         Ok(Some(t)) => t,
         Ok(None) => return Err(expired()),
         Err(e) => return Err(store_failure(app, e)),
     };
     if check_csrf {
-        let cookie = jar.get(&app.settings.cookie_name("keycard_csrf")).map(|c| c.value().to_owned());
+        let cookie = jar
+            .get(&app.settings.cookie_name("keycard_csrf"))
+            .map(|c| c.value().to_owned());
         let form = params.get("csrf");
         let ok = match (cookie, form) {
-            (Some(c), Some(f)) => TokenHash::of(&c).ct_eq(&TokenHash::of(f)) && TokenHash::of(f).ct_eq(&stored.csrf_hash),
+            (Some(c), Some(f)) => {
+                TokenHash::of(&c).ct_eq(&TokenHash::of(f))
+                    && TokenHash::of(f).ct_eq(&stored.csrf_hash)
+            }
             _ => false,
         };
         if !ok {
@@ -310,19 +410,39 @@ async fn load_txn<S: Store>(app: &App<S>, jar: &Jar, params: &Params, check_csrf
             ));
         }
     }
-    Ok(Txn { raw: raw.to_owned(), stored })
+    Ok(Txn {
+        raw: raw.to_owned(),
+        stored,
+    })
 }
 
 async fn txn_client<S: Store>(app: &App<S>, t: &Txn) -> Result<Client, Response> {
     match app.store.client(&t.stored.request.client_id).await {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(error_page(app, StatusCode::BAD_REQUEST, "Unknown application", "This application no longer exists.", None)),
+        Ok(None) => Err(error_page(
+            app,
+            StatusCode::BAD_REQUEST,
+            "Unknown application",
+            "This application no longer exists.",
+            None,
+        )),
         Err(e) => Err(store_failure(app, e)),
     }
 }
 
-fn login_page<S: Store>(app: &App<S>, status: StatusCode, t: &Txn, client: &Client, jar: &Jar, username: &str, error: Option<&str>) -> Response {
-    let csrf = jar.get(&app.settings.cookie_name("keycard_csrf")).map(|c| c.value().to_owned()).unwrap_or_default();
+fn login_page<S: Store>(
+    app: &App<S>,
+    status: StatusCode,
+    t: &Txn,
+    client: &Client,
+    jar: &Jar,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = jar
+        .get(&app.settings.cookie_name("keycard_csrf"))
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
     html(
         status,
         app.templates.render(
@@ -332,7 +452,11 @@ fn login_page<S: Store>(app: &App<S>, status: StatusCode, t: &Txn, client: &Clie
     )
 }
 
-pub async fn login_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, RawQuery(q): RawQuery) -> Response {
+pub async fn login_get<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: Jar,
+    RawQuery(q): RawQuery,
+) -> Response {
     let params = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     let t = match load_txn(&app, &jar, &params, false).await {
         Ok(t) => t,
@@ -357,10 +481,22 @@ pub async fn login_post<S: Store>(
     body: Bytes,
 ) -> Response {
     if !same_origin(&app, &headers) {
-        return error_page(&app, StatusCode::FORBIDDEN, "Cross-site request refused", "Sign in from this site's own page.", None);
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Cross-site request refused",
+            "Sign in from this site's own page.",
+            None,
+        );
     }
     let Ok(params) = Params::parse(&body) else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "Invalid form", "The form could not be read.", None);
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The form could not be read.",
+            None,
+        );
     };
     let t = match load_txn(&app, &jar, &params, true).await {
         Ok(t) => t,
@@ -370,12 +506,25 @@ pub async fn login_post<S: Store>(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let username = params.get("username").unwrap_or("").chars().take(255).collect::<String>();
+    let username = params
+        .get("username")
+        .unwrap_or("")
+        .chars()
+        .take(255)
+        .collect::<String>();
     let password = params.get("password").unwrap_or("").to_owned();
     let now = app.now();
     if let Some(wait) = app.throttle.retry_after(&username, &ip, now) {
         crate::metrics::login_failed("throttled");
-        let mut r = login_page(&app, StatusCode::TOO_MANY_REQUESTS, &t, &client, &jar, &username, Some("Too many attempts. Wait a moment and try again."));
+        let mut r = login_page(
+            &app,
+            StatusCode::TOO_MANY_REQUESTS,
+            &t,
+            &client,
+            &jar,
+            &username,
+            Some("Too many attempts. Wait a moment and try again."),
+        );
         if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -387,14 +536,25 @@ pub async fn login_post<S: Store>(
     };
     // The hash is always checked (a dummy one for unknown users), so timing does not reveal
     // whether the account exists; disabled accounts fail with the same message.
-    let ok = app.passwords.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = app
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
             app.throttle.record_failure(&username, &ip, now);
             crate::metrics::login_failed("bad_credentials");
             tracing::info!("login failed");
-            return login_page(&app, StatusCode::UNAUTHORIZED, &t, &client, &jar, &username, Some(LOGIN_FAILED));
+            return login_page(
+                &app,
+                StatusCode::UNAUTHORIZED,
+                &t,
+                &client,
+                &jar,
+                &username,
+                Some(LOGIN_FAILED),
+            );
         }
     };
     app.throttle.record_success(&username);
@@ -415,7 +575,11 @@ pub async fn login_post<S: Store>(
             return store_failure(&app, e);
         }
     }
-    if let Err(e) = app.store.set_txn_authenticated(&t.stored.id_hash, &user.id).await {
+    if let Err(e) = app
+        .store
+        .set_txn_authenticated(&t.stored.id_hash, &user.id)
+        .await
+    {
         return store_failure(&app, e);
     }
     tracing::info!(user = %user.id, "login succeeded");
@@ -423,7 +587,16 @@ pub async fn login_post<S: Store>(
     let mut t = t;
     t.stored.authenticated_user = Some(user.id.clone());
     let req = t.stored.request.clone();
-    proceed(&app, jar, &client, req, Some(t), Some((session, user)), false).await
+    proceed(
+        &app,
+        jar,
+        &client,
+        req,
+        Some(t),
+        Some((session, user)),
+        false,
+    )
+    .await
 }
 
 fn describe(scope: &str) -> &'static str {
@@ -436,7 +609,11 @@ fn describe(scope: &str) -> &'static str {
     }
 }
 
-pub async fn consent_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, RawQuery(q): RawQuery) -> Response {
+pub async fn consent_get<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: Jar,
+    RawQuery(q): RawQuery,
+) -> Response {
     let params = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     let t = match load_txn(&app, &jar, &params, false).await {
         Ok(t) => t,
@@ -458,7 +635,10 @@ pub async fn consent_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, Raw
         .iter()
         .map(|s| json!({ "name": s.as_str(), "description": describe(s.as_str()) }))
         .collect();
-    let csrf = jar.get(&app.settings.cookie_name("keycard_csrf")).map(|c| c.value().to_owned()).unwrap_or_default();
+    let csrf = jar
+        .get(&app.settings.cookie_name("keycard_csrf"))
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
     html(
         StatusCode::OK,
         app.templates.render(
@@ -471,12 +651,29 @@ pub async fn consent_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, Raw
     )
 }
 
-pub async fn consent_post<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn consent_post<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: Jar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if !same_origin(&app, &headers) {
-        return error_page(&app, StatusCode::FORBIDDEN, "Cross-site request refused", "Approve from this site's own page.", None);
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Cross-site request refused",
+            "Approve from this site's own page.",
+            None,
+        );
     }
     let Ok(params) = Params::parse(&body) else {
-        return error_page(&app, StatusCode::BAD_REQUEST, "Invalid form", "The form could not be read.", None);
+        return error_page(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The form could not be read.",
+            None,
+        );
     };
     let t = match load_txn(&app, &jar, &params, true).await {
         Ok(t) => t,
@@ -496,13 +693,29 @@ pub async fn consent_post<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, he
         if let Err(e) = app.store.delete_txn(&t.stored.id_hash).await {
             return store_failure(&app, e);
         }
-        return error_redirect(&app, &req, &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
+        return error_redirect(
+            &app,
+            &req,
+            &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        );
     }
-    let previous = match app.store.consent(&session.0.user_id, &client.id.to_string()).await {
+    let previous = match app
+        .store
+        .consent(&session.0.user_id, &client.id.to_string())
+        .await
+    {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => return store_failure(&app, e),
     };
-    if let Err(e) = app.store.record_consent(&session.0.user_id, client.id.as_str(), &previous.union(&req.scope_set())).await {
+    if let Err(e) = app
+        .store
+        .record_consent(
+            &session.0.user_id,
+            client.id.as_str(),
+            &previous.union(&req.scope_set()),
+        )
+        .await
+    {
         return store_failure(&app, e);
     }
     proceed(&app, jar, &client, req, Some(t), Some(session), true).await
@@ -517,18 +730,37 @@ pub async fn logout_get<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar) -> R
             (jar.add(cookie(&app, "keycard_csrf", v.clone())), v)
         }
     };
-    with_jar(jar, html(StatusCode::OK, app.templates.render("logout.html", json!({ "csrf": csrf }))))
+    with_jar(
+        jar,
+        html(
+            StatusCode::OK,
+            app.templates.render("logout.html", json!({ "csrf": csrf })),
+        ),
+    )
 }
 
-pub async fn logout_post<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn logout_post<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: Jar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = Params::parse(&body).unwrap_or_default();
-    let cookie_csrf = jar.get(&app.settings.cookie_name("keycard_csrf")).map(|c| c.value().to_owned());
+    let cookie_csrf = jar
+        .get(&app.settings.cookie_name("keycard_csrf"))
+        .map(|c| c.value().to_owned());
     let csrf_ok = match (cookie_csrf, params.get("csrf")) {
         (Some(c), Some(f)) => TokenHash::of(&c).ct_eq(&TokenHash::of(f)),
         _ => false,
     };
     if !same_origin(&app, &headers) || !csrf_ok {
-        return error_page(&app, StatusCode::FORBIDDEN, "Sign-out refused", "Use the sign-out button on this site.", None);
+        return error_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Sign-out refused",
+            "Use the sign-out button on this site.",
+            None,
+        );
     }
     let name = app.settings.cookie_name("keycard_session");
     if let Some(c) = jar.get(&name) {
@@ -539,6 +771,12 @@ pub async fn logout_post<S: Store>(State(app): State<Arc<App<S>>>, jar: Jar, hea
     let jar = jar.remove(cookie(&app, "keycard_session", String::new()));
     with_jar(
         jar,
-        html(StatusCode::OK, app.templates.render("message.html", json!({ "title": "Signed out", "message": "You are signed out of Keycard." }))),
+        html(
+            StatusCode::OK,
+            app.templates.render(
+                "message.html",
+                json!({ "title": "Signed out", "message": "You are signed out of Keycard." }),
+            ),
+        ),
     )
 }

@@ -53,7 +53,11 @@ pub async fn demo_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar) 
     (jar.add(c), html(StatusCode::OK, page)).into_response()
 }
 
-pub async fn callback_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar, RawQuery(q): RawQuery) -> Response {
+pub async fn callback_get<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
     let p = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
     let issuer = app.settings.issuer.as_str();
     let page = app.templates.render(

@@ -42,7 +42,10 @@ pub fn document(s: &Settings, alg: Alg) -> Bytes {
 
 pub async fn discovery_get<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         app.discovery.clone(),
     )
         .into_response()
@@ -51,7 +54,10 @@ pub async fn discovery_get<S: Store>(State(app): State<Arc<App<S>>>) -> Response
 pub async fn jwks_get<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     // Short caching: a rotated-in key is published as "next" well before it signs.
     (
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=60")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
         app.keys.current().jwks_bytes.clone(),
     )
         .into_response()

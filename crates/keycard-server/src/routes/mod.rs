@@ -32,20 +32,46 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Builds the router with every endpoint and the shared middleware.
 pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
     let mut r = Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::discovery_get::<S>))
-        .route("/.well-known/oauth-authorization-server", get(discovery::discovery_get::<S>))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::discovery_get::<S>),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::discovery_get::<S>),
+        )
         .route("/jwks.json", get(discovery::jwks_get::<S>))
-        .route("/authorize", get(authorize::authorize_get::<S>).post(authorize::authorize_post::<S>))
-        .route("/login", get(authorize::login_get::<S>).post(authorize::login_post::<S>))
-        .route("/consent", get(authorize::consent_get::<S>).post(authorize::consent_post::<S>))
-        .route("/logout", get(authorize::logout_get::<S>).post(authorize::logout_post::<S>))
-        .route("/token", post(token::token_post::<S>).fallback(token::method_not_allowed))
-        .route("/userinfo", get(userinfo::userinfo::<S>).post(userinfo::userinfo::<S>))
+        .route(
+            "/authorize",
+            get(authorize::authorize_get::<S>).post(authorize::authorize_post::<S>),
+        )
+        .route(
+            "/login",
+            get(authorize::login_get::<S>).post(authorize::login_post::<S>),
+        )
+        .route(
+            "/consent",
+            get(authorize::consent_get::<S>).post(authorize::consent_post::<S>),
+        )
+        .route(
+            "/logout",
+            get(authorize::logout_get::<S>).post(authorize::logout_post::<S>),
+        )
+        .route(
+            "/token",
+            post(token::token_post::<S>).fallback(token::method_not_allowed),
+        )
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo::<S>).post(userinfo::userinfo::<S>),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
         .route("/metrics", get(health::metrics_get));
     if app.settings.demo {
-        r = r.route("/demo", get(demo::demo_get::<S>)).route("/demo/callback", any(demo::callback_get::<S>));
+        r = r
+            .route("/demo", get(demo::demo_get::<S>))
+            .route("/demo/callback", any(demo::callback_get::<S>));
     }
     let request_id = HeaderName::from_static("x-request-id");
     r.fallback(not_found)
@@ -78,12 +104,25 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"not_found"}"#).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"error":"not_found"}"#,
+    )
+        .into_response()
 }
 
 /// An HTML page with `Cache-Control: no-store` (the security headers come from the layers).
 pub fn html(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Whether a form body is `application/x-www-form-urlencoded`.
@@ -92,7 +131,10 @@ pub fn is_form(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// The peer address (no proxy headers are trusted by default).

@@ -31,28 +31,40 @@ fn bad(e: OAuthError) -> ServerError {
 
 /// Any method but POST gets a JSON error (RFC 6749 §3.2: the endpoint is POST only).
 pub async fn method_not_allowed() -> Response {
-    let mut r = crate::error::wire_response(keycard_protocol::wire::token_error(&OAuthError::invalid_request(
-        "the token endpoint accepts POST only",
-    )));
+    let mut r = crate::error::wire_response(keycard_protocol::wire::token_error(
+        &OAuthError::invalid_request("the token endpoint accepts POST only"),
+    ));
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
 
 fn no_store(body: TokenResponse) -> Response {
     let mut r = Json(body).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
-pub async fn token_post<S: Store>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Bytes) -> Result<Response> {
+pub async fn token_post<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
     if !super::is_form(&headers) {
-        return Err(bad(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded")));
+        return Err(bad(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )));
     }
     let params = Params::parse(&body).map_err(bad)?;
     let authorization = match headers.get(header::AUTHORIZATION) {
-        Some(v) => Some(v.to_str().map_err(|_| bad(OAuthError::invalid_client("malformed Authorization header")))?),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| bad(OAuthError::invalid_client("malformed Authorization header")))?,
+        ),
         None => None,
     };
     let auth = ClientAuth::parse(authorization, &params).map_err(bad)?;
@@ -65,11 +77,27 @@ pub async fn token_post<S: Store>(State(app): State<Arc<App<S>>>, headers: Heade
     let req = TokenRequest::parse(&params).map_err(bad)?;
     token::check_grant_allowed(&client, req.grant_type()).map_err(bad)?;
     let resp = match req {
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            code_grant(&app, &client, &code, redirect_uri.as_deref(), code_verifier.as_deref()).await?
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            code_grant(
+                &app,
+                &client,
+                &code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+            )
+            .await?
         }
-        TokenRequest::RefreshToken { refresh_token, scope } => refresh_grant(&app, &client, &refresh_token, scope.as_ref()).await?,
-        TokenRequest::ClientCredentials { scope, target } => client_credentials(&app, &client, scope.as_ref(), target).await?,
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_grant(&app, &client, &refresh_token, scope.as_ref()).await?,
+        TokenRequest::ClientCredentials { scope, target } => {
+            client_credentials(&app, &client, scope.as_ref(), target).await?
+        }
     };
     Ok(no_store(resp))
 }
@@ -90,7 +118,11 @@ async fn code_grant<S: Store>(
     verifier: Option<&str>,
 ) -> Result<TokenResponse> {
     let hash = code.hash();
-    let stored = app.store.code(&hash).await?.ok_or_else(|| bad(OAuthError::invalid_grant("unknown or expired code")))?;
+    let stored = app
+        .store
+        .code(&hash)
+        .await?
+        .ok_or_else(|| bad(OAuthError::invalid_grant("unknown or expired code")))?;
     let facts = StoredCode {
         client_id: &stored.grant.client_id,
         redirect_uri: &stored.redirect_uri,
@@ -105,10 +137,25 @@ async fn code_grant<S: Store>(
         reuse_detected(app, &stored.grant.id, "authorization code").await?;
     }
     let user = active_user(app, &stored.grant.user_id).await?;
-    let issued = issue_user_tokens(app, client, &stored.grant, &stored.grant.scope, &stored.grant.scope, &user, true).await?;
-    match app.store.redeem_code(&hash, issued.refresh.as_ref(), &issued.record).await? {
+    let issued = issue_user_tokens(
+        app,
+        client,
+        &stored.grant,
+        &stored.grant.scope,
+        &stored.grant.scope,
+        &user,
+        true,
+    )
+    .await?;
+    match app
+        .store
+        .redeem_code(&hash, issued.refresh.as_ref(), &issued.record)
+        .await?
+    {
         Redeemed::Won => {}
-        Redeemed::AlreadyUsed => reuse_detected(app, &stored.grant.id, "authorization code").await?,
+        Redeemed::AlreadyUsed => {
+            reuse_detected(app, &stored.grant.id, "authorization code").await?
+        }
     }
     crate::metrics::token_issued("authorization_code");
     Ok(issued.response)
@@ -118,14 +165,32 @@ async fn code_grant<S: Store>(
 async fn reuse_detected<S: Store>(app: &App<S>, grant_id: &str, what: &'static str) -> Result<()> {
     app.store.revoke_grant(grant_id).await?;
     tracing::warn!(grant = %grant_id, kind = what, "reuse detected; grant revoked");
-    Err(bad(OAuthError::invalid_grant(format!("the {what} was already used; its grant is revoked"))))
+    Err(bad(OAuthError::invalid_grant(format!(
+        "the {what} was already used; its grant is revoked"
+    ))))
 }
 
-async fn refresh_grant<S: Store>(app: &App<S>, client: &Client, token: &Secret, scope: Option<&ScopeSet>) -> Result<TokenResponse> {
+async fn refresh_grant<S: Store>(
+    app: &App<S>,
+    client: &Client,
+    token: &Secret,
+    scope: Option<&ScopeSet>,
+) -> Result<TokenResponse> {
     let hash = token.hash();
-    let stored = app.store.refresh_token(&hash).await?.ok_or_else(|| bad(OAuthError::invalid_grant("unknown refresh token")))?;
-    let narrowed =
-        token::check_refresh(&stored.grant.client_id, stored.expires_at, &stored.scope, &client.id, scope, app.now()).map_err(bad)?;
+    let stored = app
+        .store
+        .refresh_token(&hash)
+        .await?
+        .ok_or_else(|| bad(OAuthError::invalid_grant("unknown refresh token")))?;
+    let narrowed = token::check_refresh(
+        &stored.grant.client_id,
+        stored.expires_at,
+        &stored.scope,
+        &client.id,
+        scope,
+        app.now(),
+    )
+    .map_err(bad)?;
     if stored.grant_revoked {
         return Err(bad(OAuthError::invalid_grant("the grant was revoked")));
     }
@@ -133,11 +198,26 @@ async fn refresh_grant<S: Store>(app: &App<S>, client: &Client, token: &Secret, 
         reuse_detected(app, &stored.grant.id, "refresh token").await?;
     }
     let user = active_user(app, &stored.grant.user_id).await?;
-    let issued = issue_user_tokens(app, client, &stored.grant, &narrowed, &stored.scope, &user, false).await?;
+    let issued = issue_user_tokens(
+        app,
+        client,
+        &stored.grant,
+        &narrowed,
+        &stored.scope,
+        &user,
+        false,
+    )
+    .await?;
     let Some(new) = issued.refresh.as_ref() else {
-        return Err(ServerError::Internal("refresh grant without offline_access".into()));
+        return Err(ServerError::Internal(
+            "refresh grant without offline_access".into(),
+        ));
     };
-    match app.store.rotate_refresh_token(&hash, new, &issued.record).await? {
+    match app
+        .store
+        .rotate_refresh_token(&hash, new, &issued.record)
+        .await?
+    {
         Redeemed::Won => {}
         Redeemed::AlreadyUsed => reuse_detected(app, &stored.grant.id, "refresh token").await?,
     }
@@ -151,15 +231,20 @@ async fn client_credentials<S: Store>(
     scope: Option<&ScopeSet>,
     target: Option<String>,
 ) -> Result<TokenResponse> {
-    let implied = target.clone().or_else(|| match client.audiences.as_slice() {
-        [only] => Some(only.clone()),
-        _ => None,
-    });
+    let implied = target
+        .clone()
+        .or_else(|| match client.audiences.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        });
     let api = app.api(implied.as_deref()).await?;
     let lookup = move |id: &str| api.clone().filter(|a| a.identifier == id);
-    let resolved = policy::resolve(Flow::Machine, client, scope, target.as_deref(), &lookup).map_err(bad)?;
+    let resolved =
+        policy::resolve(Flow::Machine, client, scope, target.as_deref(), &lookup).map_err(bad)?;
     let now = app.now();
-    let ttl = resolved.api_ttl_secs.unwrap_or(app.settings.access_token_ttl_secs);
+    let ttl = resolved
+        .api_ttl_secs
+        .unwrap_or(app.settings.access_token_ttl_secs);
     let claims = claims::access_token(
         app.settings.issuer.as_str(),
         client.id.as_str(),
@@ -172,7 +257,10 @@ async fn client_credentials<S: Store>(
         None,
     );
     let key = app.keys.current().active.clone();
-    let (access_token, _) = sign(key, move |k| Ok((k.sign(TokenTyp::AccessToken, &claims)?, None))).await?;
+    let (access_token, _) = sign(key, move |k| {
+        Ok((k.sign(TokenTyp::AccessToken, &claims)?, None))
+    })
+    .await?;
     crate::metrics::token_issued("client_credentials");
     Ok(TokenResponse {
         access_token,
@@ -187,10 +275,16 @@ async fn client_credentials<S: Store>(
 /// Signs off the async runtime when the algorithm is slow (RSA costs about a millisecond).
 async fn sign<F>(key: Arc<SigningKey>, f: F) -> Result<(String, Option<String>)>
 where
-    F: FnOnce(&SigningKey) -> std::result::Result<(String, Option<String>), keycard_jose::JoseError> + Send + 'static,
+    F: FnOnce(
+            &SigningKey,
+        ) -> std::result::Result<(String, Option<String>), keycard_jose::JoseError>
+        + Send
+        + 'static,
 {
     let out = if key.alg().is_slow() {
-        tokio::task::spawn_blocking(move || f(&key)).await.map_err(|e| ServerError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(&key))
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))?
     } else {
         f(&key)
     };
@@ -222,7 +316,10 @@ async fn issue_user_tokens<S: Store>(
     if openid || aud.is_empty() {
         aud.push(s.issuer.userinfo_audience());
     }
-    let ttl = api.as_ref().map(|a| a.access_token_ttl_secs).unwrap_or(s.access_token_ttl_secs);
+    let ttl = api
+        .as_ref()
+        .map(|a| a.access_token_ttl_secs)
+        .unwrap_or(s.access_token_ttl_secs);
     let jti = new_id();
     let at_claims = claims::access_token(
         s.issuer.as_str(),
@@ -243,7 +340,11 @@ async fn issue_user_tokens<S: Store>(
         exp: now.plus(s.id_token_ttl_secs).secs(),
         iat: now.secs(),
         auth_time: grant.auth_time.secs(),
-        nonce: if with_nonce { grant.nonce.clone() } else { None },
+        nonce: if with_nonce {
+            grant.nonce.clone()
+        } else {
+            None
+        },
         at_hash: None,
         sid: grant.sid.clone(),
         claims: ScopedClaims::for_scope(&profile(user), scope),
@@ -261,8 +362,9 @@ async fn issue_user_tokens<S: Store>(
         Ok((at, id))
     })
     .await?;
-    let refresh_secret =
-        (refresh_scope.contains("offline_access") && client.allows(GrantType::RefreshToken)).then(new_secret);
+    let refresh_secret = (refresh_scope.contains("offline_access")
+        && client.allows(GrantType::RefreshToken))
+    .then(new_secret);
     let refresh = refresh_secret.as_ref().map(|r| NewRefreshToken {
         hash: r.hash(),
         grant_id: grant.id.clone(),
@@ -279,7 +381,11 @@ async fn issue_user_tokens<S: Store>(
             scope: scope.to_wire(),
         },
         refresh,
-        record: AccessTokenRecord { jti, grant_id: grant.id.clone(), expires_at: now.plus(ttl) },
+        record: AccessTokenRecord {
+            jti,
+            grant_id: grant.id.clone(),
+            expires_at: now.plus(ttl),
+        },
     })
 }
 
@@ -294,4 +400,3 @@ pub fn profile(u: &User) -> Profile {
         email_verified: u.email_verified,
     }
 }
-

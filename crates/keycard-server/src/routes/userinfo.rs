@@ -25,21 +25,38 @@ fn invalid_token(d: &'static str) -> ServerError {
 fn bearer_token(headers: &HeaderMap, method: &Method, body: &[u8]) -> Result<String, ServerError> {
     let from_header = match headers.get(header::AUTHORIZATION) {
         Some(v) => {
-            let v = v.to_str().map_err(|_| ServerError::bearer(OAuthError::invalid_request("malformed Authorization header")))?;
+            let v = v.to_str().map_err(|_| {
+                ServerError::bearer(OAuthError::invalid_request(
+                    "malformed Authorization header",
+                ))
+            })?;
             match v.split_once(' ') {
-                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => Some(t.trim().to_owned()),
-                _ => return Err(ServerError::bearer(OAuthError::invalid_request("use the Bearer scheme"))),
+                Some((scheme, t))
+                    if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() =>
+                {
+                    Some(t.trim().to_owned())
+                }
+                _ => {
+                    return Err(ServerError::bearer(OAuthError::invalid_request(
+                        "use the Bearer scheme",
+                    )));
+                }
             }
         }
         None => None,
     };
     let from_body = if method == Method::POST && super::is_form(headers) {
-        Params::parse(body).map_err(ServerError::bearer)?.get("access_token").map(str::to_owned)
+        Params::parse(body)
+            .map_err(ServerError::bearer)?
+            .get("access_token")
+            .map(str::to_owned)
     } else {
         None
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(ServerError::bearer(OAuthError::invalid_request("send the token one way only"))),
+        (Some(_), Some(_)) => Err(ServerError::bearer(OAuthError::invalid_request(
+            "send the token one way only",
+        ))),
         (Some(t), None) | (None, Some(t)) => Ok(t),
         (None, None) => Err(ServerError::NoToken),
     }
@@ -53,14 +70,22 @@ pub async fn userinfo<S: Store>(
 ) -> Result<Response, ServerError> {
     let token = bearer_token(&headers, &method, &body)?;
     let keys = app.keys.current();
-    let claims: AccessTokenClaims = keycard_jose::verify(&token, &keys.jwks, "at+jwt", app.now().secs())
-        .map_err(|_| invalid_token("the access token is invalid or expired"))?;
-    if claims.iss != app.settings.issuer.as_str() || !claims.aud.contains(&app.settings.issuer.userinfo_audience()) {
+    let claims: AccessTokenClaims =
+        keycard_jose::verify(&token, &keys.jwks, "at+jwt", app.now().secs())
+            .map_err(|_| invalid_token("the access token is invalid or expired"))?;
+    if claims.iss != app.settings.issuer.as_str()
+        || !claims
+            .aud
+            .contains(&app.settings.issuer.userinfo_audience())
+    {
         return Err(invalid_token("the access token is not for this endpoint"));
     }
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
     if !scope.contains("openid") {
-        return Err(ServerError::bearer(OAuthError::new(ErrorCode::InsufficientScope, "the openid scope is required")));
+        return Err(ServerError::bearer(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the openid scope is required",
+        )));
     }
     if app.store.access_token_revoked(&claims.jti).await? {
         return Err(invalid_token("the access token was revoked"));
@@ -74,6 +99,7 @@ pub async fn userinfo<S: Store>(
         claims: ScopedClaims::for_scope(&super::token::profile(&user), &scope),
     };
     let mut r = Json(body).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }

@@ -26,7 +26,12 @@ async fn rfc9700_s4_16_pages_carry_anti_framing_and_no_store_headers() {
     assert_eq!(page.headers["x-frame-options"], "DENY");
     assert_eq!(page.headers["referrer-policy"], "no-referrer");
     assert_eq!(page.headers["cache-control"], "no-store");
-    assert!(page.headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert!(page.body.contains("<label for=\"password\">"));
     let csrf_cookie = page.headers.get_all("set-cookie");
     let _ = csrf_cookie;
@@ -37,10 +42,20 @@ async fn rfc9700_s4_16_pages_carry_anti_framing_and_no_store_headers() {
 async fn oauth21_s7_12_hostile_values_are_escaped() {
     let s = setup().await;
     let mut b = Browser::new(&s);
-    let page = login_page(&s, &mut b, "login_hint=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    let page = login_page(
+        &s,
+        &mut b,
+        "login_hint=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    )
+    .await;
     assert!(!page.body.contains("<script>alert(1)"));
-    assert!(page.body.contains("&#34;&gt;&lt;script&gt;") || page.body.contains("&quot;&gt;&lt;script&gt;"));
-    let r = b.get("/authorize?client_id=%3Cimg%20src%3Dx%3E&response_type=code").await;
+    assert!(
+        page.body.contains("&#34;&gt;&lt;script&gt;")
+            || page.body.contains("&quot;&gt;&lt;script&gt;")
+    );
+    let r = b
+        .get("/authorize?client_id=%3Cimg%20src%3Dx%3E&response_type=code")
+        .await;
     assert_eq!(r.status, 400);
     assert!(!r.body.contains("<img src=x>"));
 }
@@ -51,21 +66,45 @@ async fn consent_is_shown_remembered_and_deny_redirects_access_denied() {
     let mut b = Browser::new(&s);
     let page = login_page(&s, &mut b, "").await;
     let (txn, csrf) = (page.input("txn").unwrap(), page.input("csrf").unwrap());
-    let r = b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)]).await;
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 303);
     let consent = b.get(r.location.as_deref().unwrap()).await;
     assert!(consent.body.contains("App web") && consent.body.contains("email"));
-    let deny = b.post_form("/consent", &[("txn", &txn), ("csrf", &csrf), ("decision", "deny")]).await;
-    assert_eq!(deny.location_param("error").as_deref(), Some("access_denied"));
+    let deny = b
+        .post_form(
+            "/consent",
+            &[("txn", &txn), ("csrf", &csrf), ("decision", "deny")],
+        )
+        .await;
+    assert_eq!(
+        deny.location_param("error").as_deref(),
+        Some("access_denied")
+    );
     // Approve once, then the same scopes go straight through.
     let (q, _) = authorize_query("web", "openid email", "");
     let r = b.authorize(&q, "alice", PASSWORD).await;
     assert!(r.location_param("code").is_some());
     let r = b.get(&format!("/authorize?{q}")).await;
-    assert!(r.location_param("code").is_some(), "consent should be remembered");
+    assert!(
+        r.location_param("code").is_some(),
+        "consent should be remembered"
+    );
     let (q, _) = authorize_query("web", "openid email profile", "");
     let r = b.get(&format!("/authorize?{q}")).await;
-    assert!(r.location.unwrap().starts_with("/consent"), "new scopes need consent again");
+    assert!(
+        r.location.unwrap().starts_with("/consent"),
+        "new scopes need consent again"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +113,17 @@ async fn csrf_and_cross_site_posts_are_refused() {
     let mut b = Browser::new(&s);
     let page = login_page(&s, &mut b, "").await;
     let txn = page.input("txn").unwrap();
-    let r = b.post_form("/login", &[("txn", &txn), ("csrf", "forged"), ("username", "alice"), ("password", PASSWORD)]).await;
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", "forged"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 403);
     let csrf = page.input("csrf").unwrap();
     let cookie = format!("keycard_csrf={csrf}");
@@ -83,7 +132,12 @@ async fn csrf_and_cross_site_posts_are_refused() {
         .post(s.url("/login"))
         .header("cookie", cookie)
         .header("origin", "https://evil.example.com")
-        .form(&[("txn", txn.as_str()), ("csrf", csrf.as_str()), ("username", "alice"), ("password", PASSWORD)])
+        .form(&[
+            ("txn", txn.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -96,21 +150,75 @@ async fn asvs_6_3_8_login_failures_do_not_reveal_users_and_are_throttled() {
     let mut b = Browser::new(&s);
     let page = login_page(&s, &mut b, "").await;
     let (txn, csrf) = (page.input("txn").unwrap(), page.input("csrf").unwrap());
-    let wrong = b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "alice"), ("password", "nope")]).await;
-    let ghost = b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "ghost"), ("password", "nope")]).await;
+    let wrong = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    let ghost = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "ghost"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status, 401);
     assert_eq!(ghost.status, 401);
-    let msg = |r: &keycard_testkit::Resp| r.body.split("role=\"alert\"").nth(1).map(|s| s.split("</p>").next().unwrap_or("").to_owned());
+    let msg = |r: &keycard_testkit::Resp| {
+        r.body
+            .split("role=\"alert\"")
+            .nth(1)
+            .map(|s| s.split("</p>").next().unwrap_or("").to_owned())
+    };
     assert_eq!(msg(&wrong), msg(&ghost));
     // Five failures for alice in all lock the account.
     for _ in 0..4 {
-        b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "alice"), ("password", "nope")]).await;
+        b.post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
     }
-    let r = b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)]).await;
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 429);
     assert!(r.headers.contains_key("retry-after"));
     s.clock.advance(5);
-    let r = b.post_form("/login", &[("txn", &txn), ("csrf", &csrf), ("username", "alice"), ("password", PASSWORD)]).await;
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("txn", &txn),
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 303);
 }
 
@@ -119,7 +227,12 @@ async fn logout_ends_the_sso_session() {
     let s = setup().await;
     let mut b = Browser::new(&s);
     let (q, _) = authorize_query("web", "openid", "");
-    assert!(b.authorize(&q, "alice", PASSWORD).await.location_param("code").is_some());
+    assert!(
+        b.authorize(&q, "alice", PASSWORD)
+            .await
+            .location_param("code")
+            .is_some()
+    );
     let page = b.get("/logout").await;
     let csrf = page.input("csrf").unwrap();
     let r = b.post_form("/logout", &[("csrf", &csrf)]).await;
@@ -131,10 +244,30 @@ async fn logout_ends_the_sso_session() {
 #[tokio::test]
 async fn health_ready_and_metrics() {
     let s = setup().await;
-    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), 200);
-    assert_eq!(s.http.get(s.url("/readyz")).send().await.unwrap().status(), 200);
-    let _ = s.http.post(s.url("/token")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
-    let m = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        s.http.get(s.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        s.http.get(s.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let _ = s
+        .http
+        .post(s.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let m = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("keycard_http_requests_total"), "{m}");
     assert!(m.contains("endpoint=\"/token\""));
 }

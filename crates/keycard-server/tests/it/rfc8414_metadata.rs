@@ -3,15 +3,27 @@ use keycard_testkit::TestServer;
 #[tokio::test]
 async fn s3_metadata_issuer_matches_and_advertises_only_s256() {
     let s = TestServer::start().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let r = s.http.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let d: serde_json::Value = r.json().await.unwrap();
         assert_eq!(d["issuer"], s.base.as_str());
-        assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            d["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(d["authorization_response_iss_parameter_supported"], true);
         assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
-        assert!(!d["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password" || g == "implicit"));
+        assert!(
+            !d["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "password" || g == "implicit")
+        );
         assert_eq!(d["token_endpoint"], format!("{}/token", s.base));
     }
 }
@@ -19,11 +31,22 @@ async fn s3_metadata_issuer_matches_and_advertises_only_s256() {
 #[tokio::test]
 async fn rfc7517_s5_jwks_has_public_keys_with_unique_kids() {
     let s = TestServer::start().await;
-    let d: serde_json::Value = s.http.get(s.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let d: serde_json::Value = s
+        .http
+        .get(s.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = d["keys"].as_array().unwrap();
     // The active key and the published next key.
     assert_eq!(keys.len(), 2);
-    let mut kids: Vec<_> = keys.iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+    let mut kids: Vec<_> = keys
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
     kids.dedup();
     assert_eq!(kids.len(), 2);
     for k in keys {
@@ -36,15 +59,44 @@ async fn rfc7517_s5_jwks_has_public_keys_with_unique_kids() {
 #[tokio::test]
 async fn key_rotation_publishes_next_before_use_and_keeps_retired() {
     let s = TestServer::start().await;
-    let before: serde_json::Value = s.http.get(s.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let before: serde_json::Value = s
+        .http
+        .get(s.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = s.store_keys().await;
     let next = keys.iter().find(|k| k.1 == "next").unwrap().0.clone();
     let active = keys.iter().find(|k| k.1 == "active").unwrap().0.clone();
     assert!(before.to_string().contains(&next));
-    keycard_server::keys::rotate(s.store(), s.app.keys.master(), keycard_jose::Alg::ES256, s.clock_now(), 3600).await.unwrap();
+    keycard_server::keys::rotate(
+        s.store(),
+        s.app.keys.master(),
+        keycard_jose::Alg::ES256,
+        s.clock_now(),
+        3600,
+    )
+    .await
+    .unwrap();
     assert!(s.app.keys.reload(s.store()).await.unwrap());
-    let after: serde_json::Value = s.http.get(s.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let ids: Vec<String> = after["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+    let after: serde_json::Value = s
+        .http
+        .get(s.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), 3);
     assert!(ids.contains(&active), "retired key must stay published");
     assert_eq!(s.app.keys.current().active.kid(), next);
@@ -58,7 +110,13 @@ trait Helpers {
 impl Helpers for TestServer {
     async fn store_keys(&self) -> Vec<(String, &'static str)> {
         use keycard_store::Store;
-        self.store().signing_keys().await.unwrap().into_iter().map(|k| (k.kid, k.state.as_str())).collect()
+        self.store()
+            .signing_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.kid, k.state.as_str()))
+            .collect()
     }
 
     fn clock_now(&self) -> keycard_protocol::UnixTime {
