@@ -5,7 +5,7 @@
 //! machine can do. Unknown users are checked against a dummy hash so that a failed login takes
 //! the same time whether or not the account exists.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Argon2, PasswordHash};
@@ -15,7 +15,8 @@ use tokio::sync::Semaphore;
 #[derive(Debug, Clone)]
 pub struct Passwords {
     permits: Arc<Semaphore>,
-    dummy: Arc<String>,
+    /// Computed off the start-up path (a hash costs ~30 ms; readiness must not wait for it).
+    dummy: Arc<OnceLock<String>>,
 }
 
 impl Default for Passwords {
@@ -30,6 +31,10 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| e.to_string())
+}
+
+fn dummy_hash() -> String {
+    hash_blocking(&crate::crypto::new_id()).unwrap_or_default()
 }
 
 fn verify_blocking(password: &str, phc: &str) -> bool {
@@ -47,10 +52,14 @@ impl Passwords {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let dummy = hash_blocking(&crate::crypto::new_id()).unwrap_or_default();
+        let dummy: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
+        let d = dummy.clone();
+        std::thread::spawn(move || {
+            d.get_or_init(dummy_hash);
+        });
         Passwords {
             permits: Arc::new(Semaphore::new(cores)),
-            dummy: Arc::new(dummy),
+            dummy,
         }
     }
 
@@ -60,10 +69,13 @@ impl Passwords {
             return false;
         };
         let exists = phc.is_some();
-        let phc = phc.unwrap_or_else(|| (*self.dummy).clone());
-        let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &phc))
-            .await
-            .unwrap_or(false);
+        let dummy = self.dummy.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let phc = phc.unwrap_or_else(|| dummy.get_or_init(dummy_hash).clone());
+            verify_blocking(&password, &phc)
+        })
+        .await
+        .unwrap_or(false);
         ok && exists
     }
 

@@ -23,11 +23,18 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 /// The embedded migrations; the file names are the migration versions and descriptions.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "revoked_access_tokens",
+        include_str!("../../../migrations/sqlite/0002_revoked_access_tokens.sql"),
+    ),
+];
 
 /// Migration names, for the cross-backend check that both folders hold the same set.
 pub fn migration_names() -> Vec<String> {
@@ -780,9 +787,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn access_token_revoked(&self, jti: &str) -> Result<bool> {
         let revoked: Option<bool> = sqlx::query_scalar(
-            "SELECT g.revoked FROM access_tokens a JOIN grants g ON g.id = a.grant_id WHERE a.jti = ?",
+            "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?1) \
+             OR EXISTS (SELECT 1 FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
+                        WHERE a.jti = ?1 AND g.revoked)",
         )
         .bind(jti)
         .fetch_optional(&self.reader)
@@ -797,6 +819,7 @@ impl Store for SqliteStore {
             "codes",
             "refresh_tokens",
             "access_tokens",
+            "revoked_access_tokens",
             "sessions",
             "auth_txns",
         ] {

@@ -256,6 +256,14 @@ pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>
         .unwrap();
     assert!(!s.access_token_revoked("j0").await.unwrap());
     assert!(!s.access_token_revoked("machine-jti").await.unwrap());
+    s.revoke_access_token("machine-jti", UnixTime(1000))
+        .await
+        .unwrap();
+    s.revoke_access_token("machine-jti", UnixTime(1000))
+        .await
+        .unwrap();
+    assert!(s.access_token_revoked("machine-jti").await.unwrap());
+    assert!(!s.access_token_revoked("other-jti").await.unwrap());
     s.revoke_grant("g1").await.unwrap();
     assert!(
         s.refresh_token(&TokenHash::of("r0"))

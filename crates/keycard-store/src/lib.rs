@@ -296,7 +296,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Redeemed>> + Send;
     /// Revokes a grant: its refresh tokens and access tokens stop working.
     fn revoke_grant(&self, grant_id: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Whether an access token's grant is still live (unknown jti: machine tokens have none).
+    /// Records a revoked access token until `expires_at` (RFC 7009).
+    fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Whether an access token was revoked, by `jti` or through its grant.
     fn access_token_revoked(&self, jti: &str) -> impl Future<Output = Result<bool>> + Send;
 
     /// Deletes expired rows in bounded batches; returns how many went.

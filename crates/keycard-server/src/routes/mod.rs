@@ -2,9 +2,12 @@
 //! logout pages), `token`, `userinfo`, `discovery` (with JWKS), `health` and `demo`.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod demo;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -60,6 +63,14 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route(
             "/token",
             post(token::token_post::<S>).fallback(token::method_not_allowed),
+        )
+        .route(
+            "/introspect",
+            post(introspect::introspect_post::<S>).fallback(token::method_not_allowed),
+        )
+        .route(
+            "/revoke",
+            post(revoke::revoke_post::<S>).fallback(token::method_not_allowed),
         )
         .route(
             "/userinfo",

@@ -13,9 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keycard_jose::{SigningKey, TokenTyp};
 use keycard_protocol::claims::{self, IdTokenClaims, Profile, ScopedClaims, TokenResponse};
-use keycard_protocol::form::Params;
 use keycard_protocol::policy::{self, Client, Flow, GrantType};
-use keycard_protocol::token::{self, ClientAuth, StoredCode, TokenRequest};
+use keycard_protocol::token::{self, StoredCode, TokenRequest};
 use keycard_protocol::{OAuthError, ScopeSet, Secret};
 use keycard_store::{AccessTokenRecord, Grant, NewRefreshToken, Redeemed, Store, User};
 
@@ -29,10 +28,10 @@ fn bad(e: OAuthError) -> ServerError {
     ServerError::token(e)
 }
 
-/// Any method but POST gets a JSON error (RFC 6749 §3.2: the endpoint is POST only).
+/// Any method but POST gets a JSON error (RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1: these endpoints are POST only).
 pub async fn method_not_allowed() -> Response {
     let mut r = crate::error::wire_response(keycard_protocol::wire::token_error(
-        &OAuthError::invalid_request("the token endpoint accepts POST only"),
+        &OAuthError::invalid_request("this endpoint accepts POST only"),
     ));
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r.headers_mut()
@@ -54,26 +53,7 @@ pub async fn token_post<S: Store>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    if !super::is_form(&headers) {
-        return Err(bad(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        )));
-    }
-    let params = Params::parse(&body).map_err(bad)?;
-    let authorization = match headers.get(header::AUTHORIZATION) {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| bad(OAuthError::invalid_client("malformed Authorization header")))?,
-        ),
-        None => None,
-    };
-    let auth = ClientAuth::parse(authorization, &params).map_err(bad)?;
-    let client = app
-        .store
-        .client(auth.client_id().as_str())
-        .await?
-        .ok_or_else(|| bad(OAuthError::invalid_client("client authentication failed")))?;
-    auth.verify(&client).map_err(bad)?;
+    let (params, client) = super::client_auth::authenticate(&app, &headers, &body).await?;
     let req = TokenRequest::parse(&params).map_err(bad)?;
     token::check_grant_allowed(&client, req.grant_type()).map_err(bad)?;
     let resp = match req {

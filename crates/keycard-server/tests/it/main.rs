@@ -5,4 +5,6 @@ mod oidc_core;
 mod pages;
 mod rfc6749_authorize;
 mod rfc6749_token;
+mod rfc7009_revoke;
+mod rfc7662_introspect;
 mod rfc8414_metadata;

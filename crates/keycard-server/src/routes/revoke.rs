@@ -1,0 +1,50 @@
+//! Token revocation (RFC 7009).
+//!
+//! A client revokes its own tokens: a refresh token revokes its whole grant (the family, and the
+//! access tokens issued from it); an access token is recorded by `jti` until it expires. Unknown
+//! tokens and other clients' tokens get 200 and are left alone (§2.2). A storage failure is
+//! never reported as success (Hydra CVE-2020-15223).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keycard_protocol::Secret;
+use keycard_protocol::UnixTime;
+use keycard_store::Store;
+
+use crate::App;
+use crate::error::ServerError;
+
+pub async fn revoke_post<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ServerError> {
+    let (params, client) = super::client_auth::authenticate(&app, &headers, &body).await?;
+    let token = params
+        .require("token")
+        .map_err(ServerError::token)?
+        .to_owned();
+    if let Some(c) = super::introspect::verified_access_token(&app, &token).await {
+        if c.client_id == client.id.as_str() {
+            app.store
+                .revoke_access_token(&c.jti, UnixTime(c.exp))
+                .await?;
+            tracing::info!(client = %client.id, "access token revoked");
+        }
+    } else if let Ok(secret) = Secret::parse(&token) {
+        if let Some(rt) = app.store.refresh_token(&secret.hash()).await? {
+            if rt.grant.client_id == client.id.as_str() {
+                app.store.revoke_grant(&rt.grant.id).await?;
+                tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");
+            }
+        }
+    }
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
