@@ -181,6 +181,11 @@ function authorizeUrl(base, clientId, redirectUri, scope, state, challenge) {
     code_challenge: challenge,
     code_challenge_method: 'S256',
   }).toString();
+  // API scopes (anything but the OpenID Connect ones) need the API named as the audience.
+  const oidc = new Set(['openid', 'profile', 'email', 'offline_access']);
+  if (scope.split(' ').some((s) => s && !oidc.has(s))) {
+    u.searchParams.set('audience', process.env.BENCH_AUDIENCE || 'https://api.example.com');
+  }
   return u.toString();
 }
 

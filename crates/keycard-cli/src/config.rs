@@ -121,6 +121,17 @@ pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<Mast
     if let Ok(v) = std::env::var("KEYCARD_MASTER_KEY") {
         return parse_key(v.trim()).context("KEYCARD_MASTER_KEY");
     }
+    if db_url.contains("://")
+        && !db_url.starts_with("sqlite:")
+        && std::env::var("KEYCARD_MASTER_KEY_FILE").is_err()
+        && file.master_key_file.is_none()
+    {
+        // Every node must decrypt the same signing keys, so a generated per-machine file is
+        // not a sensible default for a shared database.
+        bail!(
+            "with PostgreSQL, set KEYCARD_MASTER_KEY or KEYCARD_MASTER_KEY_FILE (the same on every node)"
+        );
+    }
     let path = master_key_path(file, db_url);
     match std::fs::read_to_string(&path) {
         Ok(text) => {

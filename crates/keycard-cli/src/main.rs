@@ -6,6 +6,27 @@
 
 mod config;
 
+/// Opens the store named by the URL (SQLite or PostgreSQL) and runs `$body` with it; the body
+/// is compiled once per backend, so everything it calls is generic over `Store`.
+macro_rules! with_store {
+    ($url:expr, $migrate:expr, |$s:ident| $body:expr) => {
+        match AnyStoreUrl::parse($url).map_err(anyhow::Error::msg)? {
+            AnyStoreUrl::Sqlite(u) => {
+                let $s = SqliteStore::open_url(&u)
+                    .await
+                    .with_context(|| format!("opening {u}"))?;
+                $body
+            }
+            AnyStoreUrl::Postgres(u) => {
+                let $s = PgStore::connect(&u, $migrate)
+                    .await
+                    .with_context(|| "connecting to PostgreSQL".to_owned())?;
+                $body
+            }
+        }
+    };
+}
+
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 
@@ -19,7 +40,7 @@ use keycard_protocol::{ClientId, ScopeSet, TokenHash};
 use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
 use keycard_server::{App, Clock as _, Settings, SystemClock};
 use keycard_store::{Store, User};
-use keycard_store_sqlite::SqliteStore;
+use keycard_store_sql::{AnyStoreUrl, PgStore, SqliteStore};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -97,6 +118,9 @@ pub(crate) struct ServeArgs {
     /// Allow an http issuer on a non-loopback host (development only).
     #[arg(long)]
     allow_http_issuer: bool,
+    /// Do not apply database migrations on start (run `keycard migrate` instead).
+    #[arg(long, env = "KEYCARD_NO_MIGRATE")]
+    no_migrate: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -262,35 +286,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Migrate => {
-            open_store(&db_url).await?;
+        Cmd::Migrate => with_store!(&db_url, true, |_store| {
             say(cli.json, json!({ "migrated": true }), "migrations applied");
             Ok(())
-        }
-        Cmd::User(c) => user_cmd(&open_store(&db_url).await?, c, cli.json).await,
-        Cmd::Client(c) => client_cmd(&open_store(&db_url).await?, c, cli.json).await,
-        Cmd::Api(c) => api_cmd(&open_store(&db_url).await?, c, cli.json).await,
+        }),
+        Cmd::User(c) => with_store!(&db_url, true, |store| user_cmd(&store, c, cli.json).await),
+        Cmd::Client(c) => with_store!(&db_url, true, |store| client_cmd(&store, c, cli.json).await),
+        Cmd::Api(c) => with_store!(&db_url, true, |store| api_cmd(&store, c, cli.json).await),
         Cmd::Keys(c) => {
-            let store = open_store(&db_url).await?;
-            keys_cmd(
-                &store,
-                &config::master_key(&file, &db_url)?,
-                &file,
-                c,
-                cli.json,
+            let master = config::master_key(&file, &db_url)?;
+            with_store!(&db_url, true, |store| keys_cmd(
+                &store, &master, &file, c, cli.json
             )
-            .await
+            .await)
         }
     }
-}
-
-async fn open_store(url: &str) -> anyhow::Result<SqliteStore> {
-    if !(url.starts_with("sqlite:") || !url.contains("://")) {
-        bail!("unsupported database URL {url:?}: this build supports sqlite://PATH");
-    }
-    SqliteStore::open_url(url)
-        .await
-        .with_context(|| format!("opening {url}"))
 }
 
 fn say(json: bool, v: serde_json::Value, text: &str) {
@@ -303,6 +313,7 @@ fn say(json: bool, v: serde_json::Value, text: &str) {
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYCARD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("RUST_LOG"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -329,15 +340,27 @@ async fn serve(
     let mut settings = config::settings(file, &args)?;
     settings.demo = demo;
     let addr = config::addr(file, &args);
-    let store = open_store(db_url).await?;
     let master = config::master_key(file, db_url)?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    with_store!(db_url, !args.no_migrate, |store| {
+        run_server(store, settings, master, listener, addr, demo).await
+    })
+}
+
+async fn run_server<S: Store>(
+    store: S,
+    settings: Settings,
+    master: MasterKey,
+    listener: tokio::net::TcpListener,
+    addr: String,
+    demo: bool,
+) -> anyhow::Result<()> {
     let clock: Arc<dyn keycard_server::Clock> = Arc::new(SystemClock);
     if demo {
         seed_demo(&store, &settings, clock.now()).await?;
     }
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
     let app = App::new(store, settings.clone(), master, clock).await?;
     keycard_server::metrics::handle();
     keycard_server::spawn_background(&app);
@@ -371,8 +394,8 @@ async fn shutdown() {
 }
 
 /// Creates (or refreshes) the demo user, app, machine client and API, and prints how to use them.
-async fn seed_demo(
-    store: &SqliteStore,
+async fn seed_demo<S: Store>(
+    store: &S,
     s: &Settings,
     now: keycard_protocol::UnixTime,
 ) -> anyhow::Result<()> {
@@ -487,7 +510,7 @@ fn user_json(u: &User) -> serde_json::Value {
             "email_verified": u.email_verified, "disabled": u.disabled, "created_at": u.created_at.secs() })
 }
 
-async fn user_cmd(store: &SqliteStore, c: UserCmd, json_out: bool) -> anyhow::Result<()> {
+async fn user_cmd<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match c {
         UserCmd::Add {
@@ -613,7 +636,7 @@ fn client_json(c: &Client) -> serde_json::Value {
     })
 }
 
-async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow::Result<()> {
+async fn client_cmd<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> anyhow::Result<()> {
     match c {
         ClientCmd::Add {
             client_id,
@@ -720,7 +743,7 @@ async fn client_cmd(store: &SqliteStore, c: ClientCmd, json_out: bool) -> anyhow
     Ok(())
 }
 
-async fn api_cmd(store: &SqliteStore, c: ApiCmd, json_out: bool) -> anyhow::Result<()> {
+async fn api_cmd<S: Store>(store: &S, c: ApiCmd, json_out: bool) -> anyhow::Result<()> {
     let api_json = |a: &Api| json!({ "identifier": a.identifier, "name": a.name, "scope": a.scopes.to_wire(), "token_ttl": a.access_token_ttl_secs });
     match c {
         ApiCmd::Add {
@@ -778,8 +801,8 @@ async fn api_cmd(store: &SqliteStore, c: ApiCmd, json_out: bool) -> anyhow::Resu
     Ok(())
 }
 
-async fn keys_cmd(
-    store: &SqliteStore,
+async fn keys_cmd<S: Store>(
+    store: &S,
     master: &MasterKey,
     file: &config::FileConfig,
     c: KeysCmd,

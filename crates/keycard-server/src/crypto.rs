@@ -23,10 +23,13 @@ pub fn new_secret() -> Secret {
 
 /// A random identifier (not a secret): 128 bits as hex.
 pub fn new_id() -> String {
-    random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in random_bytes::<16>() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// The key that encrypts signing keys at rest.

@@ -9,6 +9,7 @@
 //! wire only through [`error::ServerError`], which delegates to `keycard_protocol::wire`;
 //! handlers read time from [`Clock`] and never log secrets (tokens, codes, passwords, keys).
 
+pub mod cache;
 pub mod clock;
 pub mod crypto;
 pub mod error;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keycard_jose::Alg;
-use keycard_protocol::policy::Api;
+use keycard_protocol::policy::{Api, Client};
 use keycard_protocol::{Issuer, UnixTime};
 use keycard_store::Store;
 
@@ -45,6 +46,8 @@ pub struct Settings {
     pub txn_ttl_secs: i64,
     /// How often signing keys are re-read from the store (rotation by another process).
     pub key_reload: Duration,
+    /// How long clients and APIs are served from memory before being re-read.
+    pub cache_ttl: Duration,
     /// Adds the `/demo` pages that help walk the README quickstart.
     pub demo: bool,
 }
@@ -61,6 +64,7 @@ impl Settings {
             session_ttl_secs: 24 * 3600,
             txn_ttl_secs: 600,
             key_reload: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(1),
             demo: false,
         }
     }
@@ -89,9 +93,10 @@ pub struct App<S: Store> {
     pub keys: keys::KeyManager,
     pub clock: Arc<dyn Clock>,
     pub passwords: password::Passwords,
-    pub throttle: throttle::Throttle,
     pub templates: templates::Templates,
     pub discovery: bytes_body::Bytes,
+    clients: cache::TtlCache<Client>,
+    apis: cache::TtlCache<Api>,
 }
 
 impl<S: Store> std::fmt::Debug for App<S> {
@@ -134,9 +139,10 @@ impl<S: Store> App<S> {
             keys,
             clock,
             passwords: password::Passwords::new(),
-            throttle: throttle::Throttle::default(),
             templates: templates::Templates::new().map_err(StartError::Templates)?,
             discovery,
+            clients: cache::TtlCache::new(settings.cache_ttl, 10_000),
+            apis: cache::TtlCache::new(settings.cache_ttl, 10_000),
             settings,
         }))
     }
@@ -145,15 +151,20 @@ impl<S: Store> App<S> {
         self.clock.now()
     }
 
-    /// Loads an API for policy decisions.
+    /// Loads an API for policy decisions (cached for `Settings::cache_ttl`).
     pub async fn api(
         &self,
         target: Option<&str>,
     ) -> Result<Option<Api>, keycard_store::StoreError> {
         match target {
-            Some(t) => self.store.api(t).await,
+            Some(t) => self.apis.get_or_load(t, self.store.api(t)).await,
             None => Ok(None),
         }
+    }
+
+    /// Loads a client (cached for `Settings::cache_ttl`).
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, keycard_store::StoreError> {
+        self.clients.get_or_load(id, self.store.client(id)).await
     }
 }
 
@@ -179,7 +190,6 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
             }
-            a.throttle.forget_old(a.now());
         }
     });
 }

@@ -6,7 +6,7 @@
 //!
 //! Invariants: only hashes of codes, refresh tokens, session ids, transaction ids and client
 //! secrets cross this boundary; time is always a parameter (`now`); no SQL types appear in
-//! signatures. Implementations: keycard-store-sqlite (and later PostgreSQL), which must pass
+//! signatures. Implementations: keycard-store-sql (and later PostgreSQL), which must pass
 //! [`conformance`].
 
 use std::future::Future;
@@ -304,6 +304,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Whether an access token was revoked, by `jti` or through its grant.
     fn access_token_revoked(&self, jti: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    // Login throttling, shared by every node.
+    /// Seconds until either key may try to log in again (0 when neither is locked).
+    fn login_lock(
+        &self,
+        account_key: &str,
+        ip_key: &str,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Counts one failure for `key` atomically, then locks it for `policy(failures)` seconds.
+    fn record_login_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        policy: fn(i64) -> i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn clear_login_failures(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 
     /// Deletes expired rows in bounded batches; returns how many went.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64>> + Send;

@@ -12,7 +12,7 @@ use keycard_protocol::{ClientId, Issuer, ScopeSet};
 use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
 use keycard_server::{App, ManualClock, Settings};
 use keycard_store::{Store, User};
-use keycard_store_sqlite::SqliteStore;
+use keycard_store_sql::SqliteStore;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const API: &str = "https://api.example.com";

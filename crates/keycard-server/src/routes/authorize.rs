@@ -168,7 +168,7 @@ async fn authorize<S: Store>(app: &App<S>, jar: Jar, params: Params) -> Response
         Ok(c) => c,
         Err(e) => return authorize_error(app, e),
     };
-    let client = match app.store.client(client_id.as_str()).await {
+    let client = match app.client(client_id.as_str()).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             let e = OAuthError::invalid_request("unknown client_id");
@@ -417,7 +417,7 @@ async fn load_txn<S: Store>(
 }
 
 async fn txn_client<S: Store>(app: &App<S>, t: &Txn) -> Result<Client, Response> {
-    match app.store.client(&t.stored.request.client_id).await {
+    match app.client(&t.stored.request.client_id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(error_page(
             app,
@@ -514,7 +514,11 @@ pub async fn login_post<S: Store>(
         .collect::<String>();
     let password = params.get("password").unwrap_or("").to_owned();
     let now = app.now();
-    if let Some(wait) = app.throttle.retry_after(&username, &ip, now) {
+    let locked = match crate::throttle::retry_after(&app.store, &username, &ip, now).await {
+        Ok(l) => l,
+        Err(e) => return store_failure(&app, e),
+    };
+    if let Some(wait) = locked {
         crate::metrics::login_failed("throttled");
         let mut r = login_page(
             &app,
@@ -543,7 +547,9 @@ pub async fn login_post<S: Store>(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            app.throttle.record_failure(&username, &ip, now);
+            if let Err(e) = crate::throttle::record_failure(&app.store, &username, &ip, now).await {
+                return store_failure(&app, e);
+            }
             crate::metrics::login_failed("bad_credentials");
             tracing::info!("login failed");
             return login_page(
@@ -557,7 +563,9 @@ pub async fn login_post<S: Store>(
             );
         }
     };
-    app.throttle.record_success(&username);
+    if let Err(e) = crate::throttle::record_success(&app.store, &username).await {
+        return store_failure(&app, e);
+    }
     let raw = new_secret();
     let session = Session {
         id_hash: raw.hash(),

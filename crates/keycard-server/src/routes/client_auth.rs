@@ -36,7 +36,6 @@ pub async fn authenticate<S: Store>(
     };
     let auth = ClientAuth::parse(authorization, &params).map_err(bad)?;
     let client = app
-        .store
         .client(auth.client_id().as_str())
         .await?
         .ok_or_else(|| bad(OAuthError::invalid_client("client authentication failed")))?;

@@ -1,122 +1,8 @@
-//! SQLite implementation of [`keycard_store::Store`] (sqlx, WAL, embedded migrations).
-//!
-//! Writes go through a pool of exactly one connection, so SQLite's single writer never sees
-//! lock contention between our own connections (no `SQLITE_BUSY` storms); reads use a separate
-//! pool and, thanks to WAL, never wait for the writer. Every multi-statement operation is one
-//! `BEGIN IMMEDIATE` transaction.
-//!
-//! Invariant: this crate is the only one that sees SQLite SQL.
-
-use std::borrow::Cow;
-use std::path::Path;
-use std::time::Duration;
-
-use keycard_protocol::authorize::AuthorizeRequest;
-use keycard_protocol::policy::{Api, Client, GrantType};
-use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
-use keycard_store::*;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
-
-/// The embedded migrations; the file names are the migration versions and descriptions.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "init",
-        include_str!("../../../migrations/sqlite/0001_init.sql"),
-    ),
-    (
-        2,
-        "revoked_access_tokens",
-        include_str!("../../../migrations/sqlite/0002_revoked_access_tokens.sql"),
-    ),
-];
-
-/// Migration names, for the cross-backend check that both folders hold the same set.
-pub fn migration_names() -> Vec<String> {
-    MIGRATIONS
-        .iter()
-        .map(|(v, d, _)| format!("{v:04}_{d}"))
-        .collect()
-}
-
-/// A SQLite-backed store.
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(what.to_owned())
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL makes every commit durable across power loss, not only process crashes:
-            // an answered refresh rotation must survive.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts.clone())
-            .await
-            .map_err(unavailable)?;
-        let migrator = Migrator::with_migrations(
-            MIGRATIONS
-                .iter()
-                .map(|(v, d, sql)| {
-                    Migration::new(
-                        *v,
-                        Cow::Borrowed(*d),
-                        MigrationType::Simple,
-                        sqlx::SqlSafeStr::into_sql_str(*sql),
-                        false,
-                    )
-                })
-                .collect(),
-        );
-        migrator
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(unavailable)?;
-        Ok(SqliteStore { writer, reader })
-    }
-
-    /// Opens from a `sqlite://path` URL (or a bare path).
-    pub async fn open_url(url: &str) -> Result<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        Self::open(Path::new(path)).await
-    }
-}
+// The backend-independent half of the SQL stores: row mapping and every `Store` operation,
+// written once in the portable SQL subset with `$N` placeholders (which sqlx accepts for both
+// SQLite and PostgreSQL). Each backend module `include!`s this file after defining `Db`,
+// `DbRow`, `BEGIN` and `SqlStore { writer, reader }`, so the same text compiles against
+// each driver's concrete types.
 
 fn json_list<T: AsRef<str>>(v: &[T]) -> String {
     let v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
@@ -127,17 +13,17 @@ fn parse_list(s: &str) -> Result<Vec<String>> {
     serde_json::from_str(s).map_err(|_| corrupt("list column"))
 }
 
-fn hash_col(row: &SqliteRow, col: &str) -> Result<TokenHash> {
+fn hash_col(row: &DbRow, col: &str) -> Result<TokenHash> {
     let b: Vec<u8> = row.try_get(col).map_err(unavailable)?;
     TokenHash::from_slice(&b).ok_or_else(|| corrupt("hash column"))
 }
 
-fn scope_col(row: &SqliteRow, col: &str) -> Result<ScopeSet> {
+fn scope_col(row: &DbRow, col: &str) -> Result<ScopeSet> {
     let s: String = row.try_get(col).map_err(unavailable)?;
     ScopeSet::parse(&s).map_err(|_| corrupt("scope column"))
 }
 
-fn user_from(row: &SqliteRow) -> Result<User> {
+fn user_from(row: &DbRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id").map_err(unavailable)?,
         username: row.try_get("username").map_err(unavailable)?,
@@ -153,7 +39,7 @@ fn user_from(row: &SqliteRow) -> Result<User> {
     })
 }
 
-fn client_from(row: &SqliteRow) -> Result<Client> {
+fn client_from(row: &DbRow) -> Result<Client> {
     let secret: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
     let secret_hash = match secret {
         Some(b) => Some(TokenHash::from_slice(&b).ok_or_else(|| corrupt("client secret hash"))?),
@@ -182,7 +68,7 @@ fn client_from(row: &SqliteRow) -> Result<Client> {
     })
 }
 
-fn api_from(row: &SqliteRow) -> Result<Api> {
+fn api_from(row: &DbRow) -> Result<Api> {
     Ok(Api {
         identifier: row.try_get("identifier").map_err(unavailable)?,
         name: row.try_get("name").map_err(unavailable)?,
@@ -191,7 +77,7 @@ fn api_from(row: &SqliteRow) -> Result<Api> {
     })
 }
 
-fn key_from(row: &SqliteRow) -> Result<StoredKey> {
+fn key_from(row: &DbRow) -> Result<StoredKey> {
     let state: String = row.try_get("state").map_err(unavailable)?;
     Ok(StoredKey {
         kid: row.try_get("kid").map_err(unavailable)?,
@@ -210,7 +96,7 @@ const GRANT_COLS: &str = "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS
      g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
      g.created_at AS g_created_at, g.revoked AS g_revoked";
 
-fn grant_from(row: &SqliteRow) -> Result<Grant> {
+fn grant_from(row: &DbRow) -> Result<Grant> {
     Ok(Grant {
         id: row.try_get("g_id").map_err(unavailable)?,
         client_id: row.try_get("g_client_id").map_err(unavailable)?,
@@ -232,7 +118,7 @@ fn affected(n: u64) -> Result<()> {
     }
 }
 
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
@@ -244,7 +130,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, u: &User) -> Result<()> {
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, name, given_name, family_name, picture, email, \
-             email_verified, disabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             email_verified, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&u.id)
         .bind(&u.username)
@@ -264,7 +150,7 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.reader)
             .await
@@ -273,7 +159,7 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await
@@ -292,20 +178,20 @@ impl Store for SqliteStore {
     async fn remove_user(&self, username: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
         let id = id.ok_or(StoreError::NotFound)?;
         for sql in [
-            "DELETE FROM sessions WHERE user_id = ?",
-            "DELETE FROM consents WHERE user_id = ?",
-            "UPDATE grants SET revoked = TRUE WHERE user_id = ?",
-            "DELETE FROM users WHERE id = ?",
+            "DELETE FROM sessions WHERE user_id = $1",
+            "DELETE FROM consents WHERE user_id = $1",
+            "UPDATE grants SET revoked = TRUE WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(sql)
                 .bind(&id)
@@ -319,10 +205,10 @@ impl Store for SqliteStore {
     async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
+        let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(hash)
             .bind(username)
             .execute(&mut *tx)
@@ -331,7 +217,7 @@ impl Store for SqliteStore {
             .rows_affected();
         affected(n)?;
         sqlx::query(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
         )
         .bind(username)
         .execute(&mut *tx)
@@ -341,7 +227,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<()> {
-        let n = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+        let n = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
             .bind(disabled)
             .bind(username)
             .execute(&self.writer)
@@ -356,7 +242,7 @@ impl Store for SqliteStore {
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, audiences, first_party, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(c.id.as_str())
         .bind(&c.name)
@@ -374,7 +260,7 @@ impl Store for SqliteStore {
     }
 
     async fn client(&self, id: &str) -> Result<Option<Client>> {
-        let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await
@@ -393,22 +279,22 @@ impl Store for SqliteStore {
     async fn remove_client(&self, id: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query("DELETE FROM clients WHERE id = ?")
+        let n = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?
             .rows_affected();
         affected(n)?;
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = ?")
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("DELETE FROM consents WHERE client_id = ?")
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -417,7 +303,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_api(&self, a: &Api, now: UnixTime) -> Result<()> {
-        sqlx::query("INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&a.identifier)
             .bind(&a.name)
             .bind(a.scopes.to_wire())
@@ -430,7 +316,7 @@ impl Store for SqliteStore {
     }
 
     async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        let row = sqlx::query("SELECT * FROM apis WHERE identifier = ?")
+        let row = sqlx::query("SELECT * FROM apis WHERE identifier = $1")
             .bind(identifier)
             .fetch_optional(&self.reader)
             .await
@@ -447,7 +333,7 @@ impl Store for SqliteStore {
     }
 
     async fn remove_api(&self, identifier: &str) -> Result<()> {
-        let n = sqlx::query("DELETE FROM apis WHERE identifier = ?")
+        let n = sqlx::query("DELETE FROM apis WHERE identifier = $1")
             .bind(identifier)
             .execute(&self.writer)
             .await
@@ -466,7 +352,7 @@ impl Store for SqliteStore {
 
     async fn insert_key(&self, k: &StoredKey) -> Result<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&k.kid)
         .bind(&k.alg)
@@ -483,11 +369,11 @@ impl Store for SqliteStore {
     async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
         sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'active'",
+            "UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'active'",
         )
         .bind(retire_until.secs())
         .execute(&mut *tx)
@@ -498,7 +384,7 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES (?, ?, ?, 'next', ?, NULL)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES ($1, $2, $3, 'next', $4, NULL)",
         )
         .bind(&new_next.kid)
         .bind(&new_next.alg)
@@ -511,7 +397,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, s: &Session) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, sid, expires_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, sid, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(s.id_hash.as_bytes())
             .bind(&s.user_id)
             .bind(s.auth_time.secs())
@@ -524,7 +410,7 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = ? AND expires_at > ?")
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash.as_bytes())
             .bind(now.secs())
             .fetch_optional(&self.reader)
@@ -543,7 +429,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
             .await
@@ -553,7 +439,7 @@ impl Store for SqliteStore {
 
     async fn create_txn(&self, t: &AuthTxn) -> Result<()> {
         let req = serde_json::to_string(&t.request).map_err(|_| corrupt("request"))?;
-        sqlx::query("INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(t.id_hash.as_bytes())
             .bind(req)
             .bind(t.csrf_hash.as_bytes())
@@ -568,7 +454,7 @@ impl Store for SqliteStore {
     async fn txn(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<AuthTxn>> {
         // WAL readers see every committed write, so a transaction written by one request is
         // visible to the browser's next request.
-        let row = sqlx::query("SELECT * FROM auth_txns WHERE id_hash = ? AND expires_at > ?")
+        let row = sqlx::query("SELECT * FROM auth_txns WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash.as_bytes())
             .bind(now.secs())
             .fetch_optional(&self.reader)
@@ -590,7 +476,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_txn_authenticated(&self, id_hash: &TokenHash, user_id: &str) -> Result<()> {
-        let n = sqlx::query("UPDATE auth_txns SET authenticated_user = ? WHERE id_hash = ?")
+        let n = sqlx::query("UPDATE auth_txns SET authenticated_user = $1 WHERE id_hash = $2")
             .bind(user_id)
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
@@ -601,7 +487,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_txn(&self, id_hash: &TokenHash) -> Result<()> {
-        sqlx::query("DELETE FROM auth_txns WHERE id_hash = ?")
+        sqlx::query("DELETE FROM auth_txns WHERE id_hash = $1")
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
             .await
@@ -610,7 +496,7 @@ impl Store for SqliteStore {
     }
 
     async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ScopeSet>> {
-        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
             .fetch_optional(&self.reader)
@@ -621,7 +507,7 @@ impl Store for SqliteStore {
 
     async fn record_consent(&self, user_id: &str, client_id: &str, scope: &ScopeSet) -> Result<()> {
         sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope) VALUES (?, ?, ?) \
+            "INSERT INTO consents (user_id, client_id, scope) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
         )
         .bind(user_id)
@@ -637,12 +523,12 @@ impl Store for SqliteStore {
         let g = &c.grant;
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -658,7 +544,7 @@ impl Store for SqliteStore {
         .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(c.hash.as_bytes())
         .bind(&g.id)
@@ -675,7 +561,7 @@ impl Store for SqliteStore {
 
     async fn code(&self, hash: &TokenHash) -> Result<Option<Code>> {
         let sql = format!(
-            "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?"
+            "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = $1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.as_bytes())
@@ -704,10 +590,10 @@ impl Store for SqliteStore {
     ) -> Result<Redeemed> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query("UPDATE codes SET used = TRUE WHERE hash = ? AND used = FALSE")
+        let n = sqlx::query("UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE")
             .bind(hash.as_bytes())
             .execute(&mut *tx)
             .await
@@ -728,7 +614,7 @@ impl Store for SqliteStore {
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
         let sql = format!(
             "SELECT r.hash, r.scope, r.expires_at, r.used, {GRANT_COLS} FROM refresh_tokens r \
-             JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?"
+             JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.as_bytes())
@@ -756,11 +642,11 @@ impl Store for SqliteStore {
     ) -> Result<Redeemed> {
         let mut tx = self
             .writer
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(BEGIN)
             .await
             .map_err(unavailable)?;
         let n = sqlx::query(
-            "UPDATE refresh_tokens SET used = TRUE WHERE hash = ? AND used = FALSE \
+            "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
              AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
         )
         .bind(old.as_bytes())
@@ -779,7 +665,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = ?")
+        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1")
             .bind(grant_id)
             .execute(&self.writer)
             .await
@@ -789,7 +675,7 @@ impl Store for SqliteStore {
 
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
         sqlx::query(
-            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?) \
+            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
              ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
@@ -802,9 +688,9 @@ impl Store for SqliteStore {
 
     async fn access_token_revoked(&self, jti: &str) -> Result<bool> {
         let revoked: Option<bool> = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?1) \
+            "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
              OR EXISTS (SELECT 1 FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
-                        WHERE a.jti = ?1 AND g.revoked)",
+                        WHERE a.jti = $1 AND g.revoked)",
         )
         .bind(jti)
         .fetch_optional(&self.reader)
@@ -813,20 +699,71 @@ impl Store for SqliteStore {
         Ok(revoked.unwrap_or(false))
     }
 
+    async fn login_lock(&self, account_key: &str, ip_key: &str, now: UnixTime) -> Result<i64> {
+        let until: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(locked_until) FROM login_failures WHERE key = $1 OR key = $2",
+        )
+        .bind(account_key)
+        .bind(ip_key)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(unavailable)?;
+        Ok(until.map_or(0, |u| (u - now.secs()).max(0)))
+    }
+
+    async fn record_login_failure(&self, key: &str, now: UnixTime, policy: fn(i64) -> i64) -> Result<()> {
+        let mut tx = self.writer.begin_with(BEGIN).await.map_err(unavailable)?;
+        // The upsert increments atomically (it holds the row lock until commit), so concurrent
+        // failures on several nodes are all counted.
+        sqlx::query(
+            "INSERT INTO login_failures (key, failures, locked_until, last_at) VALUES ($1, 1, 0, $2) \
+             ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = $2",
+        )
+        .bind(key)
+        .bind(now.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let failures: i64 = sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let lock = policy(failures);
+        if lock > 0 {
+            sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE key = $2")
+                .bind(now.secs() + lock)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
         let mut total = 0;
-        for table in [
-            "codes",
-            "refresh_tokens",
-            "access_tokens",
-            "revoked_access_tokens",
-            "sessions",
-            "auth_txns",
+        for (table, key) in [
+            ("codes", "hash"),
+            ("refresh_tokens", "hash"),
+            ("access_tokens", "jti"),
+            ("revoked_access_tokens", "jti"),
+            ("sessions", "id_hash"),
+            ("auth_txns", "id_hash"),
         ] {
             // Bounded batches keep each write transaction short.
             loop {
                 let sql = format!(
-                    "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? LIMIT 1000)"
+                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT 1000)"
                 );
                 let n = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now.secs())
@@ -840,17 +777,32 @@ impl Store for SqliteStore {
                 }
             }
         }
-        total += sqlx::query(
-            "DELETE FROM grants WHERE NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
-             AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
-             AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)",
-        )
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        // Grants with nothing left pointing at them, also in bounded batches.
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM grants WHERE id IN (SELECT id FROM grants \
+                 WHERE NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id) LIMIT 1000)",
+            )
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+            total += n;
+            if n < 1000 {
+                break;
+            }
+        }
+        total += sqlx::query("DELETE FROM login_failures WHERE last_at <= $1 AND locked_until <= $2")
+            .bind(now.secs() - 3600)
+            .bind(now.secs())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
         total +=
-            sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
+            sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1")
                 .bind(now.secs())
                 .execute(&self.writer)
                 .await
@@ -861,10 +813,10 @@ impl Store for SqliteStore {
 }
 
 async fn insert_refresh(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Db>,
     r: &NewRefreshToken,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (?, ?, ?, ?, FALSE)")
+    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, FALSE)")
         .bind(r.hash.as_bytes())
         .bind(&r.grant_id)
         .bind(r.scope.to_wire())
@@ -876,10 +828,10 @@ async fn insert_refresh(
 }
 
 async fn insert_access(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Db>,
     a: &AccessTokenRecord,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
         .bind(&a.jti)
         .bind(&a.grant_id)
         .bind(a.expires_at.secs())
@@ -889,15 +841,3 @@ async fn insert_access(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    async fn fresh() -> super::SqliteStore {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        // The directory must outlive the store; leaking it in a test is the simplest way.
-        std::mem::forget(dir);
-        super::SqliteStore::open(&path).await.unwrap()
-    }
-
-    keycard_store::store_conformance_tests!(fresh);
-}

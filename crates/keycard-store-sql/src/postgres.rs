@@ -1,0 +1,103 @@
+//! The PostgreSQL backend: several stateless Keycard nodes share one database.
+//!
+//! One pool serves reads and writes. Transactions use the default READ COMMITTED isolation:
+//! the single-use `UPDATE … WHERE used = FALSE` takes the row lock, and a concurrent redeemer
+//! re-checks the condition after the winner commits, so exactly one wins. Connections time out
+//! fast (acquire 3 s, statement 5 s) so an outage answers 503 quickly instead of hanging, and
+//! the pool reconnects by itself when the database returns.
+
+use std::time::Duration;
+
+use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+use keycard_store::*;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::{corrupt, unavailable};
+
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+const BEGIN: &str = "BEGIN";
+
+/// A PostgreSQL-backed store.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    writer: sqlx::Pool<Db>,
+    reader: sqlx::Pool<Db>,
+}
+
+/// The public name of the PostgreSQL store.
+pub type PgStore = SqlStore;
+
+impl SqlStore {
+    /// Connects to `url` and, when `migrate` is set, applies migrations.
+    pub async fn connect(url: &str, migrate: bool) -> Result<Self> {
+        let opts: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Unavailable(e.to_string()))?;
+        Self::connect_with(opts, migrate).await
+    }
+
+    /// Connects with explicit options (tests use them to pick a schema).
+    pub async fn connect_with(opts: PgConnectOptions, migrate: bool) -> Result<Self> {
+        let opts = opts.options([("statement_timeout", "5000")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(opts)
+            .await
+            .map_err(unavailable)?;
+        if migrate {
+            crate::migrator(crate::Backend::Postgres)
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        Ok(SqlStore {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+}
+
+include!("common.rs");
+
+#[cfg(test)]
+mod tests {
+    /// A store in a fresh schema of the database named by `KEYCARD_TEST_PG_URL`, so parallel
+    /// tests and runs never see each other's rows.
+    async fn fresh() -> Option<super::SqlStore> {
+        let url = std::env::var("KEYCARD_TEST_PG_URL").ok()?;
+        let schema = format!(
+            "kc_test_{}",
+            keycard_protocol::TokenHash::of(&format!(
+                "{:?}{}",
+                std::time::Instant::now(),
+                std::process::id()
+            ))
+            .0
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+        );
+        let admin = sqlx::PgPool::connect(&url).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("schema");
+        admin.close().await;
+        let opts: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+        Some(
+            super::SqlStore::connect_with(opts.options([("search_path", schema.as_str())]), true)
+                .await
+                .expect("store"),
+        )
+    }
+
+    keycard_store::store_conformance_tests!(fresh);
+}
