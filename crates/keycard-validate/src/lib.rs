@@ -1,0 +1,81 @@
+//! Validate OAuth 2.1 access tokens in a resource server: RFC 9068 JWT access tokens checked
+//! locally against the issuer's JWKS (RFC 8725 rules), or opaque tokens through RFC 7662
+//! introspection, plus RFC 6750 `Bearer` responses for axum.
+//!
+//! [`Validator`] discovers the issuer's `jwks_uri` (OpenID Connect Discovery / RFC 8414), caches
+//! its keys and checks tokens; [`Introspector`] asks the authorization server about a token;
+//! [`BearerLayer`] and [`Bearer`] (feature `axum`) protect routes.
+//!
+//! Keys come only from the configured issuer's `jwks_uri`; the algorithm always comes from the
+//! key, never from the token header; `none`, HMAC, `crit`, `jku`, `x5u`, `jwk` and `x5c` are
+//! refused or ignored. JWKS fetches are single-flight and happen at most once per
+//! [`ValidatorOptions::min_refresh_interval`], whatever the token traffic. Time comes from an
+//! injectable [`Clock`]; outgoing HTTP goes through the [`HttpClient`] trait (reqwest behind the
+//! `reqwest` feature).
+//!
+//! Not here: issuing tokens, DPoP and mTLS sender constraints, JWE.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use keycard_validate::{Bearer, BearerLayer, Validator};
+//!
+//! async fn photos(Bearer(token): Bearer) -> String {
+//!     format!("photos of {}", token.sub())
+//! }
+//!
+//! # async fn run() -> Result<(), keycard_validate::ValidationError> {
+//! let validator = Validator::discover("https://login.example.com", "https://api.example.com").await?;
+//! let app: Router = Router::new()
+//!     .route("/photos", get(photos))
+//!     .route_layer(BearerLayer::new(validator).require(["photos:read"]));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Checking a token by hand, with a fake clock and a custom HTTP client:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use keycard_validate::{HttpClient, Validator, ValidatorOptions};
+//!
+//! # async fn run(http: Arc<dyn HttpClient>, token: &str) {
+//! let options = ValidatorOptions::default()
+//!     .leeway(Duration::from_secs(10))
+//!     .clock(|| 1_700_000_000);
+//! let validator = Validator::new("https://login.example.com", "https://api.example.com", http, options);
+//! match validator.validate(token).await {
+//!     Ok(at) if at.has_scope("photos:read") => println!("{} may read photos", at.sub()),
+//!     Ok(_) => println!("insufficient scope"),
+//!     Err(e) => println!("refused: {e}"),
+//! }
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod http;
+mod introspect;
+mod jwks;
+mod token;
+mod validator;
+
+#[cfg(feature = "axum")]
+mod bearer;
+
+#[cfg(feature = "axum")]
+pub use bearer::{Bearer, BearerError, BearerLayer, BearerService, RequireScopes};
+pub use clock::{Clock, SystemClock};
+#[cfg(feature = "reqwest")]
+pub use http::ReqwestClient;
+pub use http::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
+pub use introspect::{Introspection, IntrospectionError, Introspector};
+pub use token::AccessToken;
+pub use validator::{FetchError, ValidationError, Validator, ValidatorOptions};
+
+/// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

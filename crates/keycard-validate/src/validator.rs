@@ -1,0 +1,879 @@
+//! Access-token validation (RFC 9068 §4; RFC 8725 §3) and the issuer key cache.
+//!
+//! [`Validator::validate`] runs the cheap structural and claim checks first (size, segments,
+//! header rules, `iss`, `aud`, time), then looks the `kid` up in the cached JWKS and verifies the
+//! signature with the key's own algorithm. Claims read before the signature is checked are only
+//! ever used to refuse a token.
+//!
+//! Key cache: one `Arc<KeySet>` behind an `RwLock`, refreshed when `Cache-Control` says it is
+//! stale or when a `kid` is unknown. Every fetch runs under one async mutex (single-flight) and a
+//! fetch is attempted at most once per `min_refresh_interval`; unknown kids are remembered for
+//! that interval; a failed fetch keeps the previous keys.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::MAX_TOKEN_BYTES;
+use crate::clock::{Clock, SystemClock};
+use crate::http::{HttpClient, HttpError, HttpResponse};
+use crate::jwks::{self, Key, KeySet};
+use crate::token::{AccessToken, parse_scope};
+
+/// Why a token was refused, or why it could not be checked.
+///
+/// Every variant except [`ValidationError::KeysUnavailable`] is the token's fault and answers
+/// RFC 6750 `invalid_token`. Messages never contain the token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The token is larger than [`MAX_TOKEN_BYTES`](crate::MAX_TOKEN_BYTES).
+    #[error("token is too large")]
+    TooLarge,
+    /// Not three base64url segments with JSON-object header and payload, duplicate members, or
+    /// a header member of the wrong type.
+    #[error("token is not a well-formed JWS")]
+    Malformed,
+    /// `typ` is not `at+jwt` (RFC 9068 §4; RFC 8725 §3.11), e.g. an id token.
+    #[error("token is not a JWT access token")]
+    WrongType,
+    /// `alg` is `none`, an HMAC algorithm, or missing (RFC 8725 §3.1).
+    #[error("token algorithm is not allowed")]
+    DisallowedAlgorithm,
+    /// The header has `crit`; no extensions are understood (RFC 7515 §4.1.11).
+    #[error("token has critical header parameters")]
+    CriticalHeader,
+    /// No issuer key has the token's `kid` (RFC 8725 §3.10).
+    #[error("no issuer key matches the token")]
+    UnknownKey,
+    /// The header `alg` differs from the key's `alg` (RFC 8725 §3.1).
+    #[error("token algorithm does not match the key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("token signature is invalid")]
+    BadSignature,
+    /// `iss` differs from the issuer (exact string comparison).
+    #[error("token issuer is wrong")]
+    WrongIssuer,
+    /// `aud` does not contain this resource server.
+    #[error("token audience is wrong")]
+    WrongAudience,
+    /// `exp` has passed, beyond the leeway.
+    #[error("token has expired")]
+    Expired,
+    /// `nbf` is in the future, beyond the leeway.
+    #[error("token is not yet valid")]
+    NotYetValid,
+    /// `iat` is in the future, beyond the leeway.
+    #[error("token was issued in the future")]
+    IssuedInFuture,
+    /// A required claim is missing, or a claim has the wrong JSON type (a string `exp`, say).
+    #[error("claim `{0}` is missing or has the wrong type")]
+    InvalidClaim(&'static str),
+    /// The issuer's keys could not be loaded; the token was not judged.
+    #[error("issuer keys are unavailable")]
+    KeysUnavailable(#[source] FetchError),
+}
+
+/// Why discovery or a JWKS fetch failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The server answered with a status other than 200.
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    /// No answer within the fetch timeout.
+    #[error("timed out")]
+    Timeout,
+    /// The body exceeds the size cap.
+    #[error("response is too large")]
+    TooLarge,
+    /// The document is not what was expected.
+    #[error("malformed document: {0}")]
+    Malformed(&'static str),
+    /// The discovery document names another issuer (RFC 8414 §3.3).
+    #[error("discovery document names another issuer")]
+    IssuerMismatch,
+    /// The JWKS holds no key this crate can use.
+    #[error("JWKS has no usable signing key")]
+    NoUsableKeys,
+    /// A fetch happened less than `min_refresh_interval` ago and no keys are loaded.
+    #[error("keys are not loaded and the last fetch was too recent to retry")]
+    Backoff,
+}
+
+/// How a [`Validator`] behaves. Build it from `default()` with the setters.
+#[derive(Clone)]
+pub struct ValidatorOptions {
+    leeway: Duration,
+    min_refresh_interval: Duration,
+    fetch_timeout: Duration,
+    max_jwks_bytes: usize,
+    default_jwks_ttl: Duration,
+    jwks_uri: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The largest leeway accepted (RFC 8725 guidance, SECURITY.md §4.7).
+const MAX_LEEWAY: Duration = Duration::from_secs(60);
+/// The longest a JWKS is trusted without refetching, whatever `Cache-Control` says.
+const MAX_JWKS_TTL: u64 = 24 * 60 * 60;
+/// The most unknown kids remembered; the memory is cleared when it is full.
+const MAX_UNKNOWN_KIDS: usize = 1024;
+/// Longer kids are refused without a lookup.
+const MAX_KID_BYTES: usize = 256;
+
+impl Default for ValidatorOptions {
+    fn default() -> ValidatorOptions {
+        ValidatorOptions {
+            leeway: Duration::from_secs(30),
+            min_refresh_interval: Duration::from_secs(60),
+            fetch_timeout: Duration::from_secs(5),
+            max_jwks_bytes: 256 * 1024,
+            default_jwks_ttl: Duration::from_secs(300),
+            jwks_uri: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl ValidatorOptions {
+    /// Clock skew allowed on `exp`, `nbf` and `iat`; default 30 s, at most 60 s (larger values
+    /// are capped).
+    pub fn leeway(mut self, leeway: Duration) -> ValidatorOptions {
+        self.leeway = leeway.min(MAX_LEEWAY);
+        self
+    }
+
+    /// The least time between two JWKS fetch attempts, whatever the traffic; default 60 s.
+    pub fn min_refresh_interval(mut self, interval: Duration) -> ValidatorOptions {
+        self.min_refresh_interval = interval;
+        self
+    }
+
+    /// Timeout for each discovery or JWKS request; default 5 s.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> ValidatorOptions {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Largest discovery or JWKS body accepted; default 256 KiB.
+    pub fn max_jwks_bytes(mut self, bytes: usize) -> ValidatorOptions {
+        self.max_jwks_bytes = bytes;
+        self
+    }
+
+    /// How long keys are kept when the JWKS response has no `max-age`; default 300 s.
+    pub fn default_jwks_ttl(mut self, ttl: Duration) -> ValidatorOptions {
+        self.default_jwks_ttl = ttl;
+        self
+    }
+
+    /// Use this `jwks_uri` instead of discovering it.
+    pub fn jwks_uri(mut self, uri: impl Into<String>) -> ValidatorOptions {
+        self.jwks_uri = Some(uri.into());
+        self
+    }
+
+    /// The time source; default [`SystemClock`]. Any `Fn() -> u64` closure works.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> ValidatorOptions {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+impl fmt::Debug for ValidatorOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatorOptions")
+            .field("leeway", &self.leeway)
+            .field("min_refresh_interval", &self.min_refresh_interval)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .field("max_jwks_bytes", &self.max_jwks_bytes)
+            .field("default_jwks_ttl", &self.default_jwks_ttl)
+            .field("jwks_uri", &self.jwks_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks access tokens issued by one issuer for one audience. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    audience: String,
+    http: Arc<dyn HttpClient>,
+    opts: ValidatorOptions,
+    keys: RwLock<Arc<KeySet>>,
+    /// Held for the whole of a fetch: the single flight. Holds the discovered `jwks_uri`.
+    refresh: tokio::sync::Mutex<Option<String>>,
+    /// When the last fetch attempt finished, plus one; zero means never.
+    last_attempt: AtomicU64,
+    /// Unknown kids, with the time until which they are not looked up again.
+    unknown_kids: Mutex<HashMap<String, u64>>,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A validator for tokens from `issuer` (compared exactly with `iss`, so no trailing-slash
+    /// slack) whose `aud` contains `audience`. Nothing is fetched until the first token or
+    /// [`Validator::refresh`].
+    pub fn new(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        http: Arc<dyn HttpClient>,
+        options: ValidatorOptions,
+    ) -> Validator {
+        let jwks_uri = options.jwks_uri.clone();
+        Validator {
+            inner: Arc::new(Inner {
+                issuer: issuer.into(),
+                audience: audience.into(),
+                http,
+                opts: options,
+                keys: RwLock::new(Arc::new(KeySet::empty())),
+                refresh: tokio::sync::Mutex::new(jwks_uri),
+                last_attempt: AtomicU64::new(0),
+                unknown_kids: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A validator using [`ReqwestClient`](crate::ReqwestClient) and default options, with the
+    /// issuer's keys loaded before it returns.
+    #[cfg(feature = "reqwest")]
+    pub async fn discover(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Result<Validator, ValidationError> {
+        let http = crate::http::ReqwestClient::new()
+            .map_err(|e| ValidationError::KeysUnavailable(FetchError::Http(e)))?;
+        let v = Validator::new(
+            issuer,
+            audience,
+            Arc::new(http),
+            ValidatorOptions::default(),
+        );
+        v.refresh().await?;
+        Ok(v)
+    }
+
+    /// The issuer this validator accepts.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The audience this validator requires.
+    pub fn audience(&self) -> &str {
+        &self.inner.audience
+    }
+
+    /// Fetches discovery (once) and the JWKS now, unless a fetch was attempted less than
+    /// `min_refresh_interval` ago. Succeeds when keys are loaded afterwards.
+    pub async fn refresh(&self) -> Result<(), ValidationError> {
+        let mut state = self.inner.refresh.lock().await;
+        let now = self.now();
+        let result = if self.may_fetch(now) {
+            self.fetch(&mut state).await
+        } else {
+            Err(FetchError::Backoff)
+        };
+        drop(state);
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if !self.current().keys.is_empty() => Ok(()),
+            Err(e) => Err(ValidationError::KeysUnavailable(e)),
+        }
+    }
+
+    /// Validates a JWT access token (RFC 9068 §4, RFC 8725 §3) and returns its claims.
+    pub async fn validate(&self, token: &str) -> Result<AccessToken, ValidationError> {
+        let jws = Jws::parse(token)?;
+        let (kid, alg) = check_header(&jws.header)?;
+        let now = self.now();
+        let at = check_claims(
+            jws.claims,
+            &self.inner.issuer,
+            &self.inner.audience,
+            now,
+            self.inner.opts.leeway.as_secs(),
+        )?;
+        let key = self.key_for(kid).await?;
+        if alg != key.alg_name {
+            return Err(ValidationError::AlgorithmMismatch);
+        }
+        // The algorithm is the key's own; the header never chooses it.
+        match jsonwebtoken::crypto::verify(
+            jws.signature,
+            jws.signing_input.as_bytes(),
+            &key.key,
+            key.alg,
+        ) {
+            Ok(true) => Ok(at),
+            Ok(false) | Err(_) => Err(ValidationError::BadSignature),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.opts.clock.now()
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn may_fetch(&self, now: u64) -> bool {
+        match self.inner.last_attempt.load(Ordering::Acquire) {
+            0 => true,
+            last => now.saturating_sub(last - 1) >= self.inner.opts.min_refresh_interval.as_secs(),
+        }
+    }
+
+    fn is_known_unknown(&self, kid: &str, now: u64) -> bool {
+        let map = self
+            .inner
+            .unknown_kids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.get(kid).is_some_and(|until| now < *until)
+    }
+
+    fn remember_unknown(&self, kid: &str, now: u64) {
+        let mut map = self
+            .inner
+            .unknown_kids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_UNKNOWN_KIDS {
+            map.clear();
+        }
+        let until = now.saturating_add(self.inner.opts.min_refresh_interval.as_secs());
+        map.insert(kid.to_owned(), until);
+    }
+
+    /// The error for a kid that is still unknown when no fetch may run.
+    fn miss(&self, kid: &str, set: &KeySet, now: u64) -> ValidationError {
+        if set.keys.is_empty() {
+            ValidationError::KeysUnavailable(FetchError::Backoff)
+        } else {
+            self.remember_unknown(kid, now);
+            ValidationError::UnknownKey
+        }
+    }
+
+    async fn key_for(&self, kid: &str) -> Result<Arc<Key>, ValidationError> {
+        let now = self.now();
+        let set = self.current();
+        if let Some(key) = set.keys.get(kid) {
+            if now < set.expires_at {
+                return Ok(key.clone());
+            }
+            // Stale keys: one caller refreshes while the others keep using what they have.
+            let Ok(mut state) = self.inner.refresh.try_lock() else {
+                return Ok(key.clone());
+            };
+            if self.may_fetch(now) && self.current().expires_at <= now {
+                // On failure the old keys stay in place.
+                let _ = self.fetch(&mut state).await;
+            }
+            drop(state);
+            return self
+                .current()
+                .keys
+                .get(kid)
+                .cloned()
+                .ok_or(ValidationError::UnknownKey);
+        }
+        if self.is_known_unknown(kid, now) {
+            return Err(ValidationError::UnknownKey);
+        }
+        if !self.may_fetch(now) {
+            return Err(self.miss(kid, &set, now));
+        }
+        // Single flight: everyone who missed waits here for the one fetch.
+        let mut state = self.inner.refresh.lock().await;
+        if let Some(key) = self.current().keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let now = self.now();
+        if self.may_fetch(now)
+            && let Err(e) = self.fetch(&mut state).await
+            && self.current().keys.is_empty()
+        {
+            return Err(ValidationError::KeysUnavailable(e));
+        }
+        drop(state);
+        let set = self.current();
+        match set.keys.get(kid) {
+            Some(key) => Ok(key.clone()),
+            None => Err(self.miss(kid, &set, now)),
+        }
+    }
+
+    /// One fetch attempt; the caller holds the refresh mutex. Keeps the old keys on failure.
+    async fn fetch(&self, jwks_uri: &mut Option<String>) -> Result<(), FetchError> {
+        let result = self.fetch_keys(jwks_uri).await;
+        let done = self.now();
+        self.inner
+            .last_attempt
+            .store(done.saturating_add(1), Ordering::Release);
+        let (keys, ttl) = result?;
+        let set = KeySet {
+            keys,
+            expires_at: done.saturating_add(ttl),
+        };
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+        self.inner
+            .unknown_kids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        Ok(())
+    }
+
+    async fn fetch_keys(
+        &self,
+        jwks_uri: &mut Option<String>,
+    ) -> Result<(HashMap<String, Arc<Key>>, u64), FetchError> {
+        let uri = match jwks_uri {
+            Some(uri) => uri.clone(),
+            None => {
+                let uri = self.discover_jwks_uri().await?;
+                *jwks_uri = Some(uri.clone());
+                uri
+            }
+        };
+        let resp = self.get(&uri).await?;
+        let keys = jwks::parse_jwks(&resp.body).map_err(FetchError::Malformed)?;
+        if keys.is_empty() {
+            return Err(FetchError::NoUsableKeys);
+        }
+        let opts = &self.inner.opts;
+        let ttl = jwks::max_age(resp.cache_control.as_deref())
+            .unwrap_or(opts.default_jwks_ttl.as_secs())
+            .max(opts.min_refresh_interval.as_secs())
+            .min(MAX_JWKS_TTL.max(opts.min_refresh_interval.as_secs()));
+        Ok((keys, ttl))
+    }
+
+    /// OpenID Connect Discovery 1.0 §4 / RFC 8414 §3: the document must name our issuer.
+    async fn discover_jwks_uri(&self) -> Result<String, FetchError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.inner.issuer.trim_end_matches('/')
+        );
+        let resp = self.get(&url).await?;
+        let doc: Value = serde_json::from_slice(&resp.body)
+            .map_err(|_| FetchError::Malformed("discovery document is not JSON"))?;
+        if doc.get("issuer").and_then(Value::as_str) != Some(self.inner.issuer.as_str()) {
+            return Err(FetchError::IssuerMismatch);
+        }
+        doc.get("jwks_uri")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(FetchError::Malformed("discovery document has no jwks_uri"))
+    }
+
+    async fn get(&self, url: &str) -> Result<HttpResponse, FetchError> {
+        let opts = &self.inner.opts;
+        let resp = tokio::time::timeout(opts.fetch_timeout, self.inner.http.get(url))
+            .await
+            .map_err(|_| FetchError::Timeout)??;
+        if resp.status != 200 {
+            return Err(FetchError::Status(resp.status));
+        }
+        if resp.body.len() > opts.max_jwks_bytes {
+            return Err(FetchError::TooLarge);
+        }
+        Ok(resp)
+    }
+}
+
+/// A compact JWS split into its parts, with header and payload decoded but nothing verified.
+struct Jws<'a> {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    signing_input: &'a str,
+    signature: &'a str,
+}
+
+impl<'a> Jws<'a> {
+    /// RFC 7515 §7.1: exactly three base64url segments; header and payload are JSON objects
+    /// without duplicate members (RFC 8725 §3.7 hygiene). The size cap comes first.
+    fn parse(token: &'a str) -> Result<Jws<'a>, ValidationError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(ValidationError::TooLarge);
+        }
+        let (signing_input, signature) =
+            token.rsplit_once('.').ok_or(ValidationError::Malformed)?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .ok_or(ValidationError::Malformed)?;
+        if payload.contains('.') || header.is_empty() || payload.is_empty() {
+            return Err(ValidationError::Malformed);
+        }
+        Ok(Jws {
+            header: decode_object(header)?,
+            claims: decode_object(payload)?,
+            signing_input,
+            signature,
+        })
+    }
+}
+
+fn decode_object(segment: &str) -> Result<Map<String, Value>, ValidationError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| ValidationError::Malformed)?;
+    serde_json::from_slice::<StrictObject>(&bytes)
+        .map(|o| o.0)
+        .map_err(|_| ValidationError::Malformed)
+}
+
+/// A JSON object that refuses duplicate member names.
+struct StrictObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StrictObject, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((k, v)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&k) {
+                        return Err(A::Error::custom("duplicate member"));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(StrictObject(map))
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Header rules: returns `(kid, alg)`. `jku`, `x5u`, `jwk` and `x5c` are never read.
+fn check_header(header: &Map<String, Value>) -> Result<(&str, &str), ValidationError> {
+    // RFC 8725 §3.1: `none` in any case and HMAC are refused before anything else.
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(ValidationError::DisallowedAlgorithm)?;
+    if alg.eq_ignore_ascii_case("none")
+        || alg.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS"))
+    {
+        return Err(ValidationError::DisallowedAlgorithm);
+    }
+    // RFC 7515 §4.1.11: we understand no extension, so any `crit` is refused.
+    if header.contains_key("crit") {
+        return Err(ValidationError::CriticalHeader);
+    }
+    // RFC 9068 §4 / §2.1: `at+jwt`, media-type comparison is case-insensitive.
+    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
+    if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
+        return Err(ValidationError::WrongType);
+    }
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or(ValidationError::UnknownKey)?;
+    if kid.is_empty() || kid.len() > MAX_KID_BYTES {
+        return Err(ValidationError::UnknownKey);
+    }
+    Ok((kid, alg))
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative JSON number, never a string.
+fn numeric(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64()?;
+    (f.is_finite() && f >= 0.0).then(|| f.floor() as u64)
+}
+
+fn required_time(claims: &Map<String, Value>, name: &'static str) -> Result<u64, ValidationError> {
+    claims
+        .get(name)
+        .and_then(numeric)
+        .ok_or(ValidationError::InvalidClaim(name))
+}
+
+fn optional_time(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<u64>, ValidationError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => numeric(v)
+            .map(Some)
+            .ok_or(ValidationError::InvalidClaim(name)),
+    }
+}
+
+fn required_str(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<String, ValidationError> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or(ValidationError::InvalidClaim(name))
+}
+
+/// RFC 9068 §4 claim checks and RFC 9068 §2.2 required claims.
+fn check_claims(
+    claims: Map<String, Value>,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+    leeway: u64,
+) -> Result<AccessToken, ValidationError> {
+    let iss = required_str(&claims, "iss")?;
+    if iss != issuer {
+        return Err(ValidationError::WrongIssuer);
+    }
+    let aud = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(ValidationError::InvalidClaim("aud"))?,
+        _ => return Err(ValidationError::InvalidClaim("aud")),
+    };
+    if !aud.iter().any(|a| a == audience) {
+        return Err(ValidationError::WrongAudience);
+    }
+    let exp = required_time(&claims, "exp")?;
+    if now >= exp.saturating_add(leeway) {
+        return Err(ValidationError::Expired);
+    }
+    if let Some(nbf) = optional_time(&claims, "nbf")?
+        && nbf > now.saturating_add(leeway)
+    {
+        return Err(ValidationError::NotYetValid);
+    }
+    let iat = required_time(&claims, "iat")?;
+    if iat > now.saturating_add(leeway) {
+        return Err(ValidationError::IssuedInFuture);
+    }
+    let auth_time = optional_time(&claims, "auth_time")?;
+    let scope = match claims.get("scope") {
+        None => Default::default(),
+        Some(Value::String(s)) => parse_scope(s),
+        Some(_) => return Err(ValidationError::InvalidClaim("scope")),
+    };
+    Ok(AccessToken {
+        iss,
+        sub: required_str(&claims, "sub")?,
+        client_id: required_str(&claims, "client_id")?,
+        jti: required_str(&claims, "jti")?,
+        aud,
+        scope,
+        exp,
+        iat,
+        auth_time,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::http::{BasicAuth, BoxFuture};
+    use proptest::prelude::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// A JWKS endpoint with one Ed25519 key that never changes.
+    struct StaticJwks;
+
+    impl HttpClient for StaticJwks {
+        fn get<'a>(&'a self, _url: &'a str) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+            let body = serde_json::json!({"keys": [{"kty": "OKP", "kid": "k1", "alg": "EdDSA",
+                "use": "sig", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+            Box::pin(async move { Ok(HttpResponse::new(200, body.to_string())) })
+        }
+        fn post_form<'a>(
+            &'a self,
+            _url: &'a str,
+            _auth: &'a BasicAuth,
+            _form: &'a [(&'a str, &'a str)],
+        ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
+            Box::pin(async { Err(HttpError::new("unused")) })
+        }
+    }
+
+    fn validator() -> Validator {
+        Validator::new(
+            "http://127.0.0.1:8080",
+            "https://api.example.com",
+            Arc::new(StaticJwks),
+            ValidatorOptions::default()
+                .jwks_uri("http://127.0.0.1:8080/jwks.json")
+                .clock(|| NOW),
+        )
+    }
+
+    fn claims(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn good() -> Value {
+        serde_json::json!({"iss": "http://127.0.0.1:8080", "aud": ["x", "https://api.example.com"],
+            "sub": "u", "client_id": "c", "jti": "j", "exp": NOW + 60, "iat": NOW, "scope": "a  b"})
+    }
+
+    fn check(v: Value) -> Result<AccessToken, ValidationError> {
+        check_claims(
+            claims(v),
+            "http://127.0.0.1:8080",
+            "https://api.example.com",
+            NOW,
+            30,
+        )
+    }
+
+    #[test]
+    fn rfc9068_s4_claim_table() {
+        let at = check(good()).unwrap();
+        assert_eq!(at.scope().iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        let cases: Vec<(&str, Value, &str)> = vec![
+            (
+                "exp string (CVE-2026-25537)",
+                serde_json::json!("9999999999"),
+                "exp",
+            ),
+            (
+                "exp expired beyond leeway",
+                serde_json::json!(NOW - 31),
+                "exp",
+            ),
+            ("iat in the future", serde_json::json!(NOW + 31), "iat"),
+            ("iat string", serde_json::json!("1"), "iat"),
+            ("nbf in the future", serde_json::json!(NOW + 31), "nbf"),
+            ("nbf string", serde_json::json!("1"), "nbf"),
+            ("aud number", serde_json::json!(1), "aud"),
+            (
+                "aud foreign",
+                serde_json::json!(["https://other.example.com"]),
+                "aud",
+            ),
+            (
+                "iss trailing slash",
+                serde_json::json!("http://127.0.0.1:8080/"),
+                "iss",
+            ),
+            ("scope array", serde_json::json!(["a"]), "scope"),
+            ("sub missing", Value::Null, "sub"),
+        ];
+        for (name, value, claim) in cases {
+            let mut c = good();
+            if value.is_null() {
+                c.as_object_mut().unwrap().remove(claim);
+            } else {
+                c[claim] = value;
+            }
+            assert!(check(c).is_err(), "{name} was accepted");
+        }
+        // Within the leeway.
+        let mut c = good();
+        c["exp"] = serde_json::json!(NOW - 29);
+        c["iat"] = serde_json::json!(NOW + 29);
+        c["nbf"] = serde_json::json!(NOW + 29);
+        assert!(check(c).is_ok());
+    }
+
+    #[test]
+    fn rfc8725_s3_7_duplicate_members_are_refused() {
+        let dup = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","alg":"none"}"#);
+        assert!(matches!(
+            decode_object(&dup),
+            Err(ValidationError::Malformed)
+        ));
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn validate_never_panics_on_strings(s in ".{0,300}") {
+            let v = validator();
+            let r = runtime().block_on(v.validate(&s));
+            prop_assert!(r.is_err());
+        }
+
+        #[test]
+        fn validate_never_panics_on_three_segments(
+            h in "[A-Za-z0-9_=+/-]{0,80}",
+            p in "[A-Za-z0-9_-]{0,120}",
+            s in "[A-Za-z0-9_-]{0,90}",
+            header in prop::option::of(prop::sample::select(vec![
+                r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#,
+                r#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#,
+                r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1","crit":[]}"#,
+            ])),
+        ) {
+            let h = header.map(|j| URL_SAFE_NO_PAD.encode(j)).unwrap_or(h);
+            let token = format!("{h}.{p}.{s}");
+            let v = validator();
+            let r = runtime().block_on(v.validate(&token));
+            prop_assert!(r.is_err());
+        }
+
+        #[test]
+        fn rfc8725_flipped_signature_is_always_refused(sig in prop::collection::vec(any::<u8>(), 64)) {
+            let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#);
+            let payload = URL_SAFE_NO_PAD.encode(good().to_string());
+            let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(&sig));
+            let v = validator();
+            let r = runtime().block_on(v.validate(&token));
+            prop_assert!(matches!(r, Err(ValidationError::BadSignature)), "{:?}", r);
+        }
+    }
+}
