@@ -237,8 +237,14 @@ enum BenchCmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Few blocking threads: RSA signing runs there, and every extra thread is another malloc
+    // arena that keeps memory.
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(cores * 2)
         .build()?;
     rt.block_on(run(cli))
 }

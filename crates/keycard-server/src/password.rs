@@ -8,7 +8,7 @@
 //! users are checked against a dummy hash so a failed login takes the same time whether or
 //! not the account exists.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::PasswordHasher as _;
@@ -26,7 +26,9 @@ struct Job {
 /// The password checker.
 #[derive(Clone)]
 pub struct Passwords {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
+    /// Bounds the queue: excess logins wait here, in their async tasks.
+    permits: Arc<tokio::sync::Semaphore>,
     /// Computed off the start-up path (readiness must not wait for a 19 MiB hash).
     dummy: Arc<OnceLock<String>>,
 }
@@ -58,14 +60,22 @@ fn dummy_hash() -> String {
 /// Checks `password` against a PHC string, computing into the caller's reusable `memory`.
 /// A malformed or unsupported stored hash is a failed check, never a panic.
 pub fn verify_with_memory(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
-    let Ok(h) = PasswordHash::new(phc) else { return false };
-    let (Some(salt), Some(expected)) = (&h.salt, &h.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(h.algorithm.as_str()) else { return false };
+    let Ok(h) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&h.salt, &h.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(h.algorithm.as_str()) else {
+        return false;
+    };
     let version = match h.version.map(Version::try_from).transpose() {
         Ok(v) => v.unwrap_or_default(),
         Err(_) => return false,
     };
-    let Ok(params) = Params::try_from(&h) else { return false };
+    let Ok(params) = Params::try_from(&h) else {
+        return false;
+    };
     let need = params.block_count();
     if need > MAX_BLOCKS {
         return false;
@@ -75,8 +85,12 @@ pub fn verify_with_memory(password: &[u8], phc: &str, memory: &mut Vec<Block>) -
     }
     let expected = expected.as_bytes();
     let mut out = [0u8; 64];
-    let Some(out) = out.get_mut(..expected.len()) else { return false };
-    let Some(blocks) = memory.get_mut(..need) else { return false };
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let Some(blocks) = memory.get_mut(..need) else {
+        return false;
+    };
     Argon2::new(algorithm, version, params)
         .hash_password_into_with_memory(password, salt, out, blocks)
         .is_ok()
@@ -92,7 +106,9 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>) {
         };
         let Ok(job) = job else { return };
         let exists = job.phc.is_some();
-        let phc = job.phc.unwrap_or_else(|| dummy.get_or_init(dummy_hash).clone());
+        let phc = job
+            .phc
+            .unwrap_or_else(|| dummy.get_or_init(dummy_hash).clone());
         let ok = verify_with_memory(job.password.as_bytes(), &phc, &mut memory);
         let _ = job.reply.send(ok && exists);
     }
@@ -104,8 +120,7 @@ impl Passwords {
             .map(|n| n.get())
             .unwrap_or(2);
         let dummy: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
-        // A short queue: excess logins wait in their async tasks, not in memory here.
-        let (tx, rx) = sync_channel::<Job>(cores * 2);
+        let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..cores {
             let (rx, dummy) = (rx.clone(), dummy.clone());
@@ -119,17 +134,28 @@ impl Passwords {
             .spawn(move || {
                 d.get_or_init(dummy_hash);
             });
-        Passwords { jobs: tx, dummy }
+        Passwords {
+            jobs: tx,
+            permits: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
+            dummy,
+        }
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
     pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let jobs = self.jobs.clone();
-        let job = Job { password, phc, reply };
-        // `send` blocks while the queue is full, so it runs where blocking is allowed.
-        let queued = tokio::task::spawn_blocking(move || jobs.send(job).is_ok()).await;
-        if !matches!(queued, Ok(true)) {
+        if self
+            .jobs
+            .send(Job {
+                password,
+                phc,
+                reply,
+            })
+            .is_err()
+        {
             return false;
         }
         answer.await.unwrap_or(false)
@@ -152,11 +178,18 @@ mod tests {
         let mut mem = Vec::new();
         assert!(verify_with_memory(b"pw", &h, &mut mem));
         assert!(!verify_with_memory(b"pw2", &h, &mut mem));
-        assert!(verify_with_memory(b"pw", &h, &mut mem), "memory is reusable");
+        assert!(
+            verify_with_memory(b"pw", &h, &mut mem),
+            "memory is reusable"
+        );
         assert!(!verify_with_memory(b"pw", "$argon2id$garbage", &mut mem));
         assert!(!verify_with_memory(b"pw", "é", &mut mem));
         // Absurd stored parameters are refused, not computed.
-        assert!(!verify_with_memory(b"pw", "$argon2id$v=19$m=4000000,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", &mut mem));
+        assert!(!verify_with_memory(
+            b"pw",
+            "$argon2id$v=19$m=4000000,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            &mut mem
+        ));
     }
 
     #[tokio::test]

@@ -588,27 +588,12 @@ impl Store for SqlStore {
         refresh: Option<&NewRefreshToken>,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
-        let mut tx = self
-            .writer
-            .begin_with(BEGIN)
-            .await
-            .map_err(unavailable)?;
-        let n = sqlx::query("UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE")
-            .bind(hash.as_bytes())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(Redeemed::AlreadyUsed);
-        }
-        if let Some(r) = refresh {
-            insert_refresh(&mut tx, r).await?;
-        }
-        insert_access(&mut tx, access).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Redeemed::Won)
+        self.single_use(SingleUse::Code {
+            hash: *hash,
+            refresh: refresh.cloned(),
+            access: access.clone(),
+        })
+        .await
     }
 
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
@@ -640,28 +625,12 @@ impl Store for SqlStore {
         new: &NewRefreshToken,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
-        let mut tx = self
-            .writer
-            .begin_with(BEGIN)
-            .await
-            .map_err(unavailable)?;
-        let n = sqlx::query(
-            "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
-             AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
-        )
-        .bind(old.as_bytes())
-        .execute(&mut *tx)
+        self.single_use(SingleUse::Refresh {
+            old: *old,
+            new: new.clone(),
+            access: access.clone(),
+        })
         .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(Redeemed::AlreadyUsed);
-        }
-        insert_refresh(&mut tx, new).await?;
-        insert_access(&mut tx, access).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Redeemed::Won)
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
@@ -812,32 +781,71 @@ impl Store for SqlStore {
     }
 }
 
-async fn insert_refresh(
-    tx: &mut sqlx::Transaction<'static, Db>,
-    r: &NewRefreshToken,
-) -> Result<()> {
-    sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, FALSE)")
+/// A single-use redemption: mark the code or refresh token used and write what replaces it.
+/// Owned, so the SQLite backend can hand it to its group-commit writer.
+#[derive(Debug)]
+enum SingleUse {
+    Code {
+        hash: TokenHash,
+        refresh: Option<NewRefreshToken>,
+        access: AccessTokenRecord,
+    },
+    Refresh {
+        old: TokenHash,
+        new: NewRefreshToken,
+        access: AccessTokenRecord,
+    },
+}
+
+/// Applies one redemption on a connection that is already inside a transaction. The
+/// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
+async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
+    let (marked, refresh, access) = match op {
+        SingleUse::Code { hash, refresh, access } => (
+            sqlx::query("UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE")
+                .bind(hash.as_bytes())
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?
+                .rows_affected(),
+            refresh.as_ref(),
+            access,
+        ),
+        SingleUse::Refresh { old, new, access } => (
+            sqlx::query(
+                "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
+                 AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
+            )
+            .bind(old.as_bytes())
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?
+            .rows_affected(),
+            Some(new),
+            access,
+        ),
+    };
+    if marked == 0 {
+        return Ok(Redeemed::AlreadyUsed);
+    }
+    if let Some(r) = refresh {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, FALSE)",
+        )
         .bind(r.hash.as_bytes())
         .bind(&r.grant_id)
         .bind(r.scope.to_wire())
         .bind(r.expires_at.secs())
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-    Ok(())
-}
-
-async fn insert_access(
-    tx: &mut sqlx::Transaction<'static, Db>,
-    a: &AccessTokenRecord,
-) -> Result<()> {
+    }
     sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(&a.jti)
-        .bind(&a.grant_id)
-        .bind(a.expires_at.secs())
-        .execute(&mut **tx)
+        .bind(&access.jti)
+        .bind(&access.grant_id)
+        .bind(access.expires_at.secs())
+        .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-    Ok(())
+    Ok(Redeemed::Won)
 }
-

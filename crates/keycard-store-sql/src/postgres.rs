@@ -20,6 +20,7 @@ use crate::{corrupt, unavailable};
 
 type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
+type DbConn = sqlx::PgConnection;
 const BEGIN: &str = "BEGIN";
 
 /// A PostgreSQL-backed store.
@@ -61,6 +62,19 @@ impl SqlStore {
             writer: pool.clone(),
             reader: pool,
         })
+    }
+}
+
+impl SqlStore {
+    /// PostgreSQL commits concurrent transactions in groups by itself: one transaction each.
+    async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
+        let mut tx = self.writer.begin_with(BEGIN).await.map_err(unavailable)?;
+        let r = apply_single_use(&mut tx, &op).await?;
+        match r {
+            Redeemed::Won => tx.commit().await.map_err(unavailable)?,
+            Redeemed::AlreadyUsed => tx.rollback().await.map_err(unavailable)?,
+        }
+        Ok(r)
     }
 }
 
