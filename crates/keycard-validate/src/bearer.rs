@@ -85,6 +85,12 @@ pub enum BearerError {
     /// [`Bearer`] was used on a route without [`BearerLayer`].
     #[error("the Bearer extractor needs BearerLayer on the route")]
     MissingLayer,
+    /// The authorization server reported the token inactive (RFC 7662 §2.2): `invalid_token`.
+    #[error("the token is not active")]
+    Inactive,
+    /// The introspection endpoint could not be asked, so the token could not be judged.
+    #[error("introspection is unavailable: {0}")]
+    IntrospectionUnavailable(#[source] crate::IntrospectionError),
 }
 
 impl BearerError {
@@ -113,13 +119,17 @@ impl BearerError {
         let (status, error, scope) = match self {
             BearerError::NoToken => (StatusCode::UNAUTHORIZED, None, None),
             BearerError::InvalidRequest => (StatusCode::BAD_REQUEST, Some("invalid_request"), None),
-            BearerError::InvalidToken(_) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), None),
+            BearerError::InvalidToken(_) | BearerError::Inactive => {
+                (StatusCode::UNAUTHORIZED, Some("invalid_token"), None)
+            }
             BearerError::InsufficientScope(needed) => (
                 StatusCode::FORBIDDEN,
                 Some("insufficient_scope"),
                 Some(needed.to_scope_string()),
             ),
-            BearerError::Unavailable(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            BearerError::Unavailable(_) | BearerError::IntrospectionUnavailable(_) => {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
             BearerError::MissingLayer => {
                 return StatusCode::INTERNAL_SERVER_ERROR.into_response();
             }
@@ -171,7 +181,9 @@ fn quote(s: &str) -> String {
 
 /// The token from `Authorization: Bearer <b64token>` (RFC 6750 §2.1), if the header uses that
 /// scheme. Other schemes mean "no bearer credentials".
-fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
+/// case-insensitive). A query-string token is never looked at.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or(BearerError::NoToken)?;
     if values.next().is_some() {
@@ -388,4 +400,35 @@ mod tests {
         let r = BearerError::NoToken.into_response();
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer");
     }
+}
+
+/// Authenticates a request by asking the authorization server (RFC 7662) instead of checking
+/// the token locally: for high-risk routes, where a revoked token must be refused at once.
+///
+/// ```no_run
+/// # use keycard_validate::{introspect_request, Introspector, RequireScopes};
+/// # async fn f(i: &Introspector, headers: &axum::http::HeaderMap) {
+/// match introspect_request(i, headers, &RequireScopes::all(["orders:write"])).await {
+///     Ok(token) => { /* token.sub, token.client_id, ... */ }
+///     Err(e) => { let _response = e.to_response(Some("orders")); }
+/// }
+/// # }
+/// ```
+pub async fn introspect_request(
+    introspector: &crate::Introspector,
+    headers: &HeaderMap,
+    required: &RequireScopes,
+) -> Result<crate::Introspection, BearerError> {
+    let token = bearer_token(headers)?;
+    let answer = introspector
+        .introspect(token)
+        .await
+        .map_err(BearerError::IntrospectionUnavailable)?;
+    if !answer.active {
+        return Err(BearerError::Inactive);
+    }
+    if !required.scopes.iter().all(|s| answer.has_scope(s)) {
+        return Err(BearerError::InsufficientScope(required.clone()));
+    }
+    Ok(answer)
 }

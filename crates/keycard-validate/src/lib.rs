@@ -68,7 +68,10 @@ mod validator;
 mod bearer;
 
 #[cfg(feature = "axum")]
-pub use bearer::{Bearer, BearerError, BearerLayer, BearerService, RequireScopes};
+pub use bearer::{
+    Bearer, BearerError, BearerLayer, BearerService, RequireScopes, bearer_token,
+    introspect_request,
+};
 pub use clock::{Clock, SystemClock};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;

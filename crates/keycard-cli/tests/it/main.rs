@@ -6,6 +6,7 @@
 //! temporary directory; the process is killed when the test's [`Keycard`] handle drops.
 
 mod browser;
+mod demo_api;
 mod interop;
 mod readme;
 
