@@ -69,6 +69,16 @@ export function parseWrk(text) {
   if ((m = /bench_error_statuses:[ \t]*(\S*)/.exec(text))) r.bench_error_statuses = m[1];
   if ((m = /bench_queue_empty:\s+(\d+)/.exec(text))) r.bench_queue_empty = +m[1];
   if ((m = /bench_live_tokens:\s+(\d+)/.exec(text))) r.bench_live_tokens = +m[1];
+  // exact percentiles (microseconds) printed by the lua scripts' done(): wrk's
+  // own text rounds to 2 digits in a unit (e.g. 1.23ms), too coarse for the
+  // demo API's overhead
+  if ((m = /bench_latency_us: p50=(\d+) p90=(\d+) p99=(\d+)/.exec(text))) {
+    r.latency_ms_wrk_text = { ...r.latency_ms };
+    r.latency_ms.p50 = +m[1] / 1000;
+    r.latency_ms.p90 = +m[2] / 1000;
+    r.latency_ms.p99 = +m[3] / 1000;
+    r.latency_us = { p50: +m[1], p90: +m[2], p99: +m[3] };
+  }
   const se = r.socket_errors;
   // errors = responses with an unexpected status (counted by the lua script,
   // or wrk's own non-2xx/3xx count when the script has no counter) + socket

@@ -7,9 +7,18 @@
 --   BENCH_ACCEPT  Accept header (default application/json)
 --   BENCH_EXPECT  expected HTTP status (default 200); anything else counts
 --                 as an error and is reported by done() as "bench_errors: N"
-wrk.method = "POST"
-wrk.body = os.getenv("BENCH_BODY") or ""
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+--   BENCH_EXPECT_MATCH  optional Lua pattern the response body must match
+--                 (e.g. '"active"%s*:%s*true' for introspection); a 2xx
+--                 response that does not match counts as an error ("nomatch")
+--   BENCH_METHOD  HTTP method (default POST; GET sends no body)
+-- done() also prints exact latency percentiles from wrk's histogram
+-- ("bench_latency_us: p50=.. p90=.. p99=.."), finer than wrk's own text.
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+if wrk.method == "" then wrk.method = "POST" end
+if wrk.method ~= "GET" then
+  wrk.body = os.getenv("BENCH_BODY") or ""
+  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+end
 wrk.headers["Accept"] = os.getenv("BENCH_ACCEPT") or "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
@@ -19,6 +28,8 @@ local origin = os.getenv("BENCH_ORIGIN")
 if origin and origin ~= "" then wrk.headers["Origin"] = origin end
 
 local expect = tonumber(os.getenv("BENCH_EXPECT") or "200")
+local match = os.getenv("BENCH_EXPECT_MATCH")
+if match == "" then match = nil end
 
 local threads = {}
 function setup(thread)
@@ -32,11 +43,12 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status == expect then
+  if status == expect and (not match or string.find(body or "", match)) then
     ok = ok + 1
   else
     errors = errors + 1
     local k = tostring(status)
+    if status == expect then k = k .. "-nomatch" end
     statuses[k] = (statuses[k] or 0) + 1
     if errors <= 3 then
       io.stderr:write("unexpected status " .. status .. ": " .. string.sub(body or "", 1, 200) .. "\n")
@@ -56,4 +68,6 @@ function done(summary, latency, requests)
   for k, v in pairs(st) do table.insert(parts, k .. "=" .. v) end
   io.write(string.format("bench_ok: %d\nbench_errors: %d\nbench_error_statuses: %s\n",
     total_ok, total_err, table.concat(parts, ",")))
+  io.write(string.format("bench_latency_us: p50=%d p90=%d p99=%d mean=%.1f\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
 end

@@ -144,4 +144,6 @@ function done(summary, latency, requests)
   for k, v in pairs(st) do table.insert(parts, k .. "=" .. v) end
   io.write(string.format("bench_ok: %d\nbench_errors: %d\nbench_error_statuses: %s\nbench_queue_empty: %d\nbench_live_tokens: %d\n",
     total_ok, total_err, table.concat(parts, ","), total_empty, live))
+  io.write(string.format("bench_latency_us: p50=%d p90=%d p99=%d mean=%.1f\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
 end

@@ -6,7 +6,13 @@
 // issue JWT access tokens signed with ALG.
 //
 // env: PORT (default 18100), ALG (RS256 | ES256, default RS256),
-//      CLIENT_ID / CLIENT_SECRET (defaults below).
+//      CLIENT_ID / CLIENT_SECRET (defaults below),
+//      TOKEN_FORMAT (jwt | opaque, default jwt): the resource server's
+//      accessTokenFormat. node-oidc-provider refuses to introspect JWT access
+//      tokens ("Structured JWT Tokens cannot be introspected"), so the
+//      introspection phase runs it with opaque access tokens (kept in its
+//      in-memory adapter). Introspection is enabled in both modes; the client
+//      introspects its own tokens with client_secret_basic.
 import { generateKeyPair, exportJWK } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -16,9 +22,14 @@ const CLIENT_ID = process.env.CLIENT_ID ?? 'bench-cc';
 const CLIENT_SECRET = process.env.CLIENT_SECRET ?? 'bench-cc-secret-0123456789abcdef0123456789abcdef';
 const RESOURCE = 'https://api.example.com';
 const ISSUER = `http://127.0.0.1:${PORT}`;
+const TOKEN_FORMAT = process.env.TOKEN_FORMAT ?? 'jwt';
 
 if (!['RS256', 'ES256'].includes(ALG)) {
   console.error(`unsupported ALG ${ALG} (want RS256 or ES256)`);
+  process.exit(2);
+}
+if (!['jwt', 'opaque'].includes(TOKEN_FORMAT)) {
+  console.error(`unsupported TOKEN_FORMAT ${TOKEN_FORMAT} (want jwt or opaque)`);
   process.exit(2);
 }
 
@@ -31,9 +42,9 @@ jwk.kid = `bench-${ALG.toLowerCase()}`;
 const resourceServer = {
   scope: 'read',
   audience: RESOURCE,
-  accessTokenFormat: 'jwt',
+  accessTokenFormat: TOKEN_FORMAT,
   accessTokenTTL: 3600,
-  jwt: { sign: { alg: ALG } },
+  ...(TOKEN_FORMAT === 'jwt' ? { jwt: { sign: { alg: ALG } } } : {}),
 };
 
 const provider = new Provider(ISSUER, {
@@ -45,6 +56,7 @@ const provider = new Provider(ISSUER, {
       response_types: [],
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic',
+      introspection_endpoint_auth_method: 'client_secret_basic',
       scope: 'read',
     },
   ],
@@ -56,7 +68,9 @@ const provider = new Provider(ISSUER, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
-    introspection: { enabled: false },
+    // RFC 7662 at /token/introspection; the bench client introspects its own
+    // tokens (a client_credentials token has no account, nothing to hide).
+    introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: false },
     resourceIndicators: {
       enabled: true,
@@ -77,7 +91,7 @@ provider.on('server_error', (ctx, err) => {
 });
 
 const server = provider.listen(PORT, '127.0.0.1', () => {
-  console.log(`node-oidc-provider ${ALG} listening on ${ISSUER} (pid ${process.pid}, single process)`);
+  console.log(`node-oidc-provider ${ALG} (${TOKEN_FORMAT} access tokens) listening on ${ISSUER} (pid ${process.pid}, single process)`);
 });
 
 const shutdown = () => server.close(() => process.exit(0));

@@ -8,6 +8,7 @@
 mod browser;
 mod demo_api;
 mod interop;
+mod multinode;
 mod readme;
 
 use std::collections::BTreeMap;
