@@ -16,6 +16,9 @@
 //   ready URL TIMEOUT_MS LOGFILE -- CMD ARGS...
 //                                       spawn CMD, poll URL every ~2 ms until 200, print
 //                                       {"ready_ms": N, "pid": P}; leaves the child running
+//   sum-wrk A.json B.json               two parse-wrk results of simultaneous runs (two
+//                                       nodes) -> one JSON: req/s and counts added,
+//                                       latency percentiles = the worse of the two
 //   report OUTDIR                       assemble OUTDIR/raw/*.json -> OUTDIR/results.json
 //                                       and print the summary table
 import { readFileSync, writeFileSync, readdirSync, existsSync, openSync } from 'node:fs';
@@ -86,6 +89,29 @@ export function parseWrk(text) {
   r.errors = (r.bench_errors ?? r.non_2xx_3xx) + se.connect + se.write + se.timeout;
   r.ok_rps = (r.bench_ok != null && r.duration_s) ? r.bench_ok / r.duration_s : r.rps;
   return r;
+}
+
+function sumWrk(a, b) {
+  const add = (x, y) => (x == null || y == null ? null : x + y);
+  const worse = (k) => {
+    const x = a.latency_ms?.[k]; const y = b.latency_ms?.[k];
+    return x == null || y == null ? null : Math.max(x, y);
+  };
+  return {
+    rps: add(a.rps, b.rps),
+    ok_rps: add(a.ok_rps, b.ok_rps),
+    requests: add(a.requests, b.requests),
+    duration_s: Math.max(a.duration_s ?? 0, b.duration_s ?? 0),
+    errors: add(a.errors, b.errors),
+    bench_ok: add(a.bench_ok, b.bench_ok),
+    bench_errors: add(a.bench_errors, b.bench_errors),
+    bench_error_statuses: [a.bench_error_statuses, b.bench_error_statuses].filter(Boolean).join(','),
+    latency_ms: {
+      p50: worse('p50'), p90: worse('p90'), p99: worse('p99'), max: worse('max'),
+    },
+    note: 'two wrk processes at once, one per node; req/s added, latency = worse of the two',
+    nodes: [a, b],
+  };
 }
 
 // ---------------------------------------------------------------- RSS samples
@@ -393,30 +419,46 @@ function report([outDir]) {
   };
   const phases = {};
   for (const n of ['node-cc-RS256', 'node-cc-ES256', 'keycard-cc-RS256', 'keycard-cc-ES256',
-    'keycard-refresh-RS256', 'keycard-refresh-ES256', 'keycard-login']) {
+    'keycard-refresh-RS256', 'keycard-refresh-ES256', 'keycard-login',
+    'node-introspect', 'keycard-introspect',
+    'demo-low-public', 'demo-low-photos', 'demo-public', 'demo-photos',
+    'pg-cc-RS256', 'pg-refresh-RS256', 'pg2-cc-RS256', 'pg2-refresh-RS256',
+    'pg-cc-ES256', 'pg-refresh-ES256', 'pg2-cc-ES256', 'pg2-refresh-ES256',
+    'scale-refresh-empty', 'scale-refresh-full']) {
     phases[n] = phase(n);
+  }
+  const scaleOn = String(meta.scale) === '1' || phases['scale-refresh-empty'] || phases['scale-refresh-full'];
+  if (!scaleOn) {
+    delete phases['scale-refresh-empty'];
+    delete phases['scale-refresh-full'];
   }
 
   const rps = (n) => phases[n]?.rps ?? null;
   const errs = (n) => phases[n]?.errors ?? null;
   const targets = [];
-  const add = (name, value, baseline, factor, unit, { lowerIsBetter = false, errorPhase = null, note = '' } = {}) => {
+  // absolute: the target is `value <= factor unit` whatever the baseline
+  // (baseline only shown); lowerIsBetter with a baseline: value <= factor x baseline
+  const add = (name, value, baseline, factor, unit, {
+    lowerIsBetter = false, errorPhase = null, note = '', absolute = false,
+  } = {}) => {
+    const errorPhases = [errorPhase].flat().filter(Boolean);
     let threshold = null;
-    if (baseline != null && factor != null) threshold = baseline * factor;
-    else if (baseline == null && factor != null && lowerIsBetter) threshold = factor;
+    if (absolute || (baseline == null && factor != null && lowerIsBetter)) threshold = factor;
+    else if (baseline != null && factor != null) threshold = baseline * factor;
     let status = 'n/a';
     let ratio = null;
     if (value != null && threshold != null) {
       if (lowerIsBetter) {
-        ratio = value / threshold;
+        ratio = (baseline != null && !absolute) ? value / baseline : value / threshold;
         status = value <= threshold ? 'PASS' : 'FAIL';
       } else {
         ratio = baseline ? value / baseline : null;
         status = value >= threshold ? 'PASS' : 'FAIL';
       }
-      if (errorPhase && (errs(errorPhase) ?? 0) > 0) status = `${status === 'PASS' ? 'FAIL' : status} (errors)`;
+      if (errorPhases.some((p) => (errs(p) ?? 0) > 0)) status = `${status === 'PASS' ? 'FAIL' : status} (errors)`;
     }
-    const need = lowerIsBetter ? `<=${factor} ${unit}` : `>=${Number(factor).toFixed(2)}x`;
+    let need = lowerIsBetter ? `<=${factor} ${unit}` : `>=${Number(factor).toFixed(2)}x`;
+    if (lowerIsBetter && baseline != null && !absolute) need = `<=${Number(factor).toFixed(2)}x`;
     targets.push({
       name, value, unit, baseline, factor, threshold, ratio, status, need, note,
     });
@@ -439,6 +481,47 @@ function report([outDir]) {
   add('RSS peak under load (MiB, all phases)', loadPeaks.length ? Math.max(...loadPeaks) / MIB : null, null, 60, 'MiB', { lowerIsBetter: true });
   add('ready time (ms, median of restarts)', readyMs.length ? Math.max(...readyMs) : null, null, 100, 'ms', { lowerIsBetter: true });
 
+  // ---- issue 4: resource servers
+  const val = { RS256: g('validate-RS256'), ES256: g('validate-ES256') };
+  add('validate RS256 /s vs openssl rsa2048 verify/s', val.RS256?.verifications_per_sec ?? null,
+    ossl.rsa2048_verify_per_s ?? null, 0.8, '/s');
+  const p50us = (n) => (phases[n]?.latency_ms?.p50 != null ? phases[n].latency_ms.p50 * 1000 : null);
+  const lowPub = p50us('demo-low-public');
+  const lowPh = p50us('demo-low-photos');
+  const overhead = lowPub != null && lowPh != null ? lowPh - lowPub : null;
+  add('demo API p50 overhead /photos - /public (us)', overhead, lowPub, 50, 'us',
+    { lowerIsBetter: true, absolute: true, errorPhase: ['demo-low-public', 'demo-low-photos'] });
+  add('introspect rps vs node-oidc-provider introspect', rps('keycard-introspect'), rps('node-introspect'), 10, 'req/s',
+    { errorPhase: ['keycard-introspect', 'node-introspect'] });
+  // ---- issue 3: PostgreSQL at scale (only when SCALE=1)
+  const p99 = (n) => phases[n]?.latency_ms?.p99 ?? null;
+  const scaleLoad = g('scale-load');
+  if (scaleOn) {
+    add('scale: refresh p99 full DB vs empty DB (ms)', p99('scale-refresh-full'), p99('scale-refresh-empty'), 2, 'ms',
+      { lowerIsBetter: true, errorPhase: ['scale-refresh-empty', 'scale-refresh-full'] });
+  }
+  // ---- informational ratios (no target)
+  const info = [];
+  const ratio = (name, a, b, note = '') => info.push({
+    name, value: a, baseline: b, ratio: a != null && b ? a / b : null, note,
+  });
+  ratio('validate ES256 /s vs openssl ecdsap256 verify/s', val.ES256?.verifications_per_sec ?? null, ossl.ecdsap256_verify_per_s ?? null);
+  ratio('demo /photos rps vs /public/photos rps (-c32)', rps('demo-photos'), rps('demo-public'));
+  for (const a of ['RS256', 'ES256']) {
+    ratio(`SQLite refresh/cc ${a}`, rps(`keycard-refresh-${a}`), rps(`keycard-cc-${a}`));
+    ratio(`PG refresh/cc ${a}`, rps(`pg-refresh-${a}`), rps(`pg-cc-${a}`));
+    ratio(`PG 2 nodes refresh/cc ${a}`, rps(`pg2-refresh-${a}`), rps(`pg2-cc-${a}`));
+    ratio(`PG/SQLite cc ${a}`, rps(`pg-cc-${a}`), rps(`keycard-cc-${a}`));
+    ratio(`PG/SQLite refresh ${a}`, rps(`pg-refresh-${a}`), rps(`keycard-refresh-${a}`));
+    ratio(`PG 2 nodes/1 node cc ${a}`, rps(`pg2-cc-${a}`), rps(`pg-cc-${a}`), 'one 2-core machine: both nodes, PostgreSQL and wrk share it');
+    ratio(`PG 2 nodes/1 node refresh ${a}`, rps(`pg2-refresh-${a}`), rps(`pg-refresh-${a}`), 'one 2-core machine');
+  }
+  if (scaleOn) {
+    ratio('scale: refresh rps full DB vs empty DB', rps('scale-refresh-full'), rps('scale-refresh-empty'));
+    ratio('scale: refresh p50 full DB vs empty DB', phases['scale-refresh-full']?.latency_ms?.p50 ?? null,
+      phases['scale-refresh-empty']?.latency_ms?.p50 ?? null);
+  }
+
   const results = {
     generated_at: new Date().toISOString(),
     meta,
@@ -457,6 +540,25 @@ function report([outDir]) {
       idle_rss: { RS256: g('keycard-idle-RS256'), ES256: g('keycard-idle-ES256') },
       ready: { RS256: g('keycard-ready-RS256'), ES256: g('keycard-ready-ES256') },
     },
+    resource_servers: {
+      validate: val,
+      demo_api: {
+        low_load: { public: phases['demo-low-public'], photos: phases['demo-low-photos'] },
+        p50_us: { public: lowPub, photos: lowPh, overhead },
+        normal_load: { public: phases['demo-public'], photos: phases['demo-photos'] },
+      },
+      introspection: {
+        keycard: phases['keycard-introspect'],
+        node_oidc_provider: phases['node-introspect'],
+        note: 'node-oidc-provider cannot introspect JWT access tokens; its introspection phase uses opaque access tokens (in-memory adapter)',
+      },
+    },
+    postgres: {
+      phases: Object.fromEntries(Object.entries(phases).filter(([k]) => /^(pg|pg2|scale)-/.test(k))),
+      idle_rss: { RS256: g('pg-idle-RS256'), ES256: g('pg-idle-ES256') },
+      bulk_load: scaleLoad,
+    },
+    ratios: info,
     targets,
     errors: g('errors'),
   };
@@ -476,6 +578,10 @@ function report([outDir]) {
   line(`  openssl rsa2048 sign/s (1 core)     ${fmt(rsaSign, 1).padStart(10)}`);
   line(`  openssl ecdsap256 sign/s (1 core)   ${fmt(ossl.ecdsap256_sign_per_s, 1).padStart(10)}`);
   line(`  argon2id 19MiB t=2 p=1, 2 threads   ${fmt(argon.hashes_per_sec, 1).padStart(10)} hashes/s`);
+  line(`  openssl rsa2048 verify/s (1 core)   ${fmt(ossl.rsa2048_verify_per_s, 1).padStart(10)}`);
+  line(`  openssl ecdsap256 verify/s (1 core) ${fmt(ossl.ecdsap256_verify_per_s, 1).padStart(10)}`);
+  line(`  keycard bench validate RS256        ${fmt(val.RS256?.verifications_per_sec, 1).padStart(10)} /s (1 core)`);
+  line(`  keycard bench validate ES256        ${fmt(val.ES256?.verifications_per_sec, 1).padStart(10)} /s (1 core)`);
   line('');
   line('Load phases                       req/s   ok req/s  errors  p50 ms  p99 ms  peak RSS MiB');
   for (const [n, p] of Object.entries(phases)) {
@@ -493,10 +599,21 @@ function report([outDir]) {
       line(`  keycard ${a}: idle RSS ${fmt(i?.rss_kib != null ? i.rss_kib / MIB : null, 1)} MiB; ready after spawn: median ${fmt(r?.median_ms, 1)} ms (runs: ${(r?.runs_ms ?? []).join(', ')})`);
     }
   }
+  line(`  demo API at -t1 -c1: p50 /public/photos ${fmt(lowPub, 0)} us, /photos ${fmt(lowPh, 0)} us, overhead ${fmt(overhead, 0)} us`);
+  line('  (introspection: node-oidc-provider with OPAQUE access tokens, it refuses to introspect its JWTs;');
+  line('   pg2-*: two keycard nodes on one database, two wrk -t1 at once, req/s added, latency = worse node)');
+  if (scaleLoad) {
+    line(`  scale bulk load: ${fmt(scaleLoad.load_s, 1)} s for ${scaleLoad.users} users, ${scaleLoad.clients} clients, ${scaleLoad.grants} grants, ${scaleLoad.refresh_tokens} refresh tokens (db ${scaleLoad.db_mib} MiB)`);
+  }
   line('');
-  line('Targets                                          value      baseline   ratio   need      result');
+  line('Ratios (informational, no target)                      value      baseline   ratio');
+  for (const r of info) {
+    line(`  ${r.name.padEnd(50)} ${fmt(r.value, 1).padStart(9)} ${fmt(r.baseline, 1).padStart(10)} ${(r.ratio != null ? `${fmt(r.ratio, 2)}x` : 'n/a').padStart(7)}`);
+  }
+  line('');
+  line('Targets                                                value      baseline   ratio   need      result');
   for (const t of targets) {
-    line(`  ${t.name.padEnd(44)} ${fmt(t.value, 1).padStart(9)} ${fmt(t.baseline, 1).padStart(10)} ${(t.ratio != null ? `${fmt(t.ratio, 2)}x` : 'n/a').padStart(7)}   ${t.need.padEnd(9)} ${t.status}`);
+    line(`  ${t.name.padEnd(50)} ${fmt(t.value, 1).padStart(9)} ${fmt(t.baseline, 1).padStart(10)} ${(t.ratio != null ? `${fmt(t.ratio, 2)}x` : 'n/a').padStart(7)}   ${t.need.padEnd(9)} ${t.status}`);
   }
   const errors = g('errors');
   if (errors && errors.length) {
@@ -516,6 +633,9 @@ const [cmd, ...args] = process.argv.slice(2);
 switch (cmd) {
   case 'parse-wrk':
     console.log(JSON.stringify(parseWrk(readFileSync(args[0], 'utf8'))));
+    break;
+  case 'sum-wrk':
+    console.log(JSON.stringify(sumWrk(JSON.parse(readFileSync(args[0], 'utf8')), JSON.parse(readFileSync(args[1], 'utf8')))));
     break;
   case 'rss-stats':
     console.log(JSON.stringify(rssStats(existsSync(args[0]) ? readFileSync(args[0], 'utf8') : '')));
