@@ -161,6 +161,12 @@ rss_sampler() {
   done
 }
 
+# errline FILE: the first line that looks like an error (else the first line), for Problems
+errline() {
+  { grep -m1 -iE 'error|unsupported|unrecognized|panic|fatal' "$1" 2>/dev/null || head -n1 "$1" 2>/dev/null || true; } \
+    | tr -d '\r' | cut -c1-300
+}
+
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_http_200() { # URL PID TIMEOUT_S LOGFILE
@@ -169,7 +175,7 @@ wait_http_200() { # URL PID TIMEOUT_S LOGFILE
   until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null || true)" = 200 ]; do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 30 "$logf" >&2 || true
-      die "server (pid $pid) exited before $url answered 200; log: $logf"
+      die "server (pid $pid) exited before $url answered 200: $(errline "$logf") (log: $logf)"
     fi
     if (( $(date +%s) - t0 > timeout )); then
       tail -n 30 "$logf" >&2 || true
@@ -361,16 +367,18 @@ kc_start() { # ALG LOGFILE [PORT] -> sets KC_PID (the issuer is always KC_PORT's
 # the database KC_URL; sets CC_ID CC_SECRET WEB_ID CONSENT_ID
 kc_seed() {
   local dir=$1
-  kc api add "$AUD" --scope read --json > "$dir/api.json" || die "keycard api add failed"
+  kc api add "$AUD" --scope read --json > "$dir/api.json" 2> "$dir/api.err" \
+    || die "keycard api add failed: $(errline "$dir/api.err")"
   kc client add bench-cc --confidential --grant client_credentials --audience "$AUD" --scope read --json \
-    > "$dir/client-cc.json" || die "keycard client add bench-cc failed"
+    > "$dir/client-cc.json" 2> "$dir/client-cc.err" || die "keycard client add bench-cc failed: $(errline "$dir/client-cc.err")"
   kc client add bench-web --public --first-party --grant authorization_code --grant refresh_token \
     --redirect-uri "$REDIRECT" --scope "openid offline_access read" --audience "$AUD" --json \
-    > "$dir/client-web.json" || die "keycard client add bench-web failed"
+    > "$dir/client-web.json" 2> "$dir/client-web.err" || die "keycard client add bench-web failed: $(errline "$dir/client-web.err")"
   kc client add bench-consent --public --grant authorization_code --redirect-uri "$REDIRECT" --scope openid --json \
-    > "$dir/client-consent.json" || die "keycard client add bench-consent failed"
-  printf '%s\n' "$BENCH_PASS" | kc user add "$BENCH_USER" --password-stdin --json > "$dir/user.json" \
-    || die "keycard user add failed"
+    > "$dir/client-consent.json" 2> "$dir/client-consent.err" \
+    || die "keycard client add bench-consent failed: $(errline "$dir/client-consent.err")"
+  printf '%s\n' "$BENCH_PASS" | kc user add "$BENCH_USER" --password-stdin --json > "$dir/user.json" 2> "$dir/user.err" \
+    || die "keycard user add failed: $(errline "$dir/user.err")"
   CC_ID=$(jget "$dir/client-cc.json" client_id); CC_SECRET=$(jget "$dir/client-cc.json" client_secret)
   WEB_ID=$(jget "$dir/client-web.json" client_id); CONSENT_ID=$(jget "$dir/client-consent.json" client_id)
   [ -n "$CC_ID" ] && [ -n "$CC_SECRET" ] || die "client add bench-cc printed no client_id/client_secret: $(cat "$dir/client-cc.json")"
@@ -548,10 +556,10 @@ phase_validate() {
     if ! "$KEYCARD_BIN" bench validate --seconds "$VALIDATE_SECONDS" --alg "$alg" --json \
       > "$RAW/validate-$alg.txt" 2> "$RAW/validate-$alg.err"; then
       if [ "$alg" = ES256 ]; then
-        problem "keycard bench validate --alg ES256 failed (informational only): $(head -c 300 "$RAW/validate-$alg.err")"
+        problem "keycard bench validate --alg ES256 failed (informational only): $(errline "$RAW/validate-$alg.err")"
         continue
       fi
-      die "keycard bench validate --alg $alg failed (does this binary have 'bench validate'?): $(head -c 300 "$RAW/validate-$alg.err")"
+      die "keycard bench validate --alg $alg failed (does this binary have 'bench validate'?): $(errline "$RAW/validate-$alg.err")"
     fi
     node -e 'const t=require("fs").readFileSync(process.argv[1],"utf8"); const m=t.match(/\{[\s\S]*\}/); const j=JSON.parse(m[0]); if(!(j.verifications_per_sec>0)) throw new Error("no verifications_per_sec"); console.log(JSON.stringify(j))' \
       "$RAW/validate-$alg.txt" > "$RAW/validate-$alg.json" \
@@ -560,18 +568,22 @@ phase_validate() {
   done
 }
 
-# Keycard (SQLite, RS256) + `keycard demo-api`: /photos (local JWT validation)
-# vs /public/photos (no validation) latency at low load, and /introspect.
-phase_rs() {
-  local dir="$OUT/keycard-rs" base="http://127.0.0.1:$KC_PORT" demo="http://127.0.0.1:$DEMO_PORT"
+# Keycard (SQLite, RS256) with the photos API and the photos-api client; MODE
+# demo: `keycard demo-api`, /photos (local JWT validation) vs /public/photos
+# (no validation) latency at low load, and req/s at -t/-c; MODE introspect:
+# POST /introspect throughput. Each mode starts from a fresh database.
+phase_rs() { # MODE
+  local mode=$1 dir="$OUT/keycard-rs-$1" base="http://127.0.0.1:$KC_PORT" demo="http://127.0.0.1:$DEMO_PORT"
   rm -rf "$dir"; mkdir -p "$dir"
   KC_URL="sqlite://$dir/keycard.db"
-  local logf="$OUT/keycard-rs.log" dlog="$OUT/demo-api.log"; : > "$logf"; : > "$dlog"
+  local logf="$OUT/keycard-rs-$mode.log" dlog="$OUT/demo-api.log"; : > "$logf"; : > "$dlog"
   local scopes="photos:read orders:write"
   log "resource servers: fresh database $dir/keycard.db, api $AUD ($scopes), client photos-api"
-  kc api add "$AUD" --scope "$scopes" --json > "$dir/api.json" || die "keycard api add --scope '$scopes' failed"
+  kc api add "$AUD" --scope "$scopes" --json > "$dir/api.json" 2> "$dir/api.err" \
+    || die "keycard api add --scope '$scopes' failed: $(errline "$dir/api.err")"
   kc client add photos-api --confidential --grant client_credentials --audience "$AUD" --scope "$scopes" --json \
-    > "$dir/client-photos-api.json" || die "keycard client add photos-api failed"
+    > "$dir/client-photos-api.json" 2> "$dir/client-photos-api.err" \
+    || die "keycard client add photos-api failed: $(errline "$dir/client-photos-api.err")"
   local id secret
   id=$(jget "$dir/client-photos-api.json" client_id); secret=$(jget "$dir/client-photos-api.json" client_secret)
   [ -n "$id" ] && [ -n "$secret" ] || die "client add photos-api printed no client_id/client_secret: $(cat "$dir/client-photos-api.json")"
@@ -586,7 +598,7 @@ phase_rs() {
   at=$(jget "$RAW/rs.token.json" access_token)
   log "resource servers: photos-api token scope '$(jget "$RAW/rs.token-check.json" scope)', aud $(jget "$RAW/rs.token-check.json" aud)"
 
-  if [ "$SKIP_DEMO_API" != 1 ]; then
+  if [ "$mode" = demo ]; then
     port_free "$DEMO_PORT" || die "port $DEMO_PORT is in use (set DEMO_PORT)"
     KEYCARD_DEMO_API_CLIENT_ID=$id KEYCARD_DEMO_API_CLIENT_SECRET=$secret RUST_LOG=$KEYCARD_LOG \
       "$KEYCARD_BIN" demo-api --addr "127.0.0.1:$DEMO_PORT" --issuer "$base" --audience "$AUD" >> "$dlog" 2>&1 &
@@ -624,7 +636,7 @@ phase_rs() {
     stop_pid "$dpid"
   fi
 
-  if [ "$SKIP_INTROSPECT" != 1 ]; then
+  if [ "$mode" = introspect ]; then
     curl -s --max-time 10 -H "Authorization: $auth" --data-urlencode "token=$at" "$base/introspect" \
       > "$RAW/keycard-introspect.sample.json" || die "POST /introspect failed"
     grep -Eq '"active"[[:space:]]*:[[:space:]]*true' "$RAW/keycard-introspect.sample.json" \
@@ -744,7 +756,7 @@ phase_scale() {
   KC_URL=$(pg_url "$db")
   local logf="$OUT/pg-scale.log"; : > "$logf"
   log "scale: fresh database $db, keycard migrate"
-  kc migrate --json > "$dir/migrate.json" 2>&1 || die "keycard --database-url $KC_URL migrate failed: $(head -c 300 "$dir/migrate.json")"
+  kc migrate --json > "$dir/migrate.json" 2>&1 || die "keycard --database-url $KC_URL migrate failed: $(errline "$dir/migrate.json")"
   kc_seed "$dir"
   kc_start RS256 "$logf"; local pid=$KC_PID
   wait_http_200 "$base/readyz" "$pid" 60 "$logf"
@@ -791,9 +803,8 @@ if [ "$SKIP_KEYCARD" != 1 ]; then
       [ "$SKIP_LOGIN" = 1 ] || run_phase argon2 phase_argon2
     fi
     [ "$SKIP_VALIDATE" = 1 ] || run_phase validate phase_validate
-    if [ "$SKIP_DEMO_API" != 1 ] || [ "$SKIP_INTROSPECT" != 1 ]; then
-      run_phase resource-servers phase_rs
-    fi
+    [ "$SKIP_DEMO_API" = 1 ] || run_phase demo-api phase_rs demo
+    [ "$SKIP_INTROSPECT" = 1 ] || run_phase keycard-introspect phase_rs introspect
     if [ "$SKIP_PG" != 1 ]; then
       run_phase pg-RS256 phase_pg RS256
       run_phase pg-ES256 phase_pg ES256

@@ -95,8 +95,8 @@ pub struct App<S: Store> {
     pub passwords: password::Passwords,
     pub templates: templates::Templates,
     pub discovery: bytes_body::Bytes,
-    clients: cache::TtlCache<Client>,
-    apis: cache::TtlCache<Api>,
+    clients: cache::TtlCache<Arc<Client>>,
+    apis: cache::TtlCache<Arc<Api>>,
 }
 
 impl<S: Store> std::fmt::Debug for App<S> {
@@ -155,16 +155,20 @@ impl<S: Store> App<S> {
     pub async fn api(
         &self,
         target: Option<&str>,
-    ) -> Result<Option<Api>, keycard_store::StoreError> {
+    ) -> Result<Option<Arc<Api>>, keycard_store::StoreError> {
         match target {
-            Some(t) => self.apis.get_or_load(t, self.store.api(t)).await,
+            Some(t) => {
+                let load = async { Ok(self.store.api(t).await?.map(Arc::new)) };
+                self.apis.get_or_load(t, load).await
+            }
             None => Ok(None),
         }
     }
 
     /// Loads a client (cached for `Settings::cache_ttl`).
-    pub async fn client(&self, id: &str) -> Result<Option<Client>, keycard_store::StoreError> {
-        self.clients.get_or_load(id, self.store.client(id)).await
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, keycard_store::StoreError> {
+        let load = async { Ok(self.store.client(id).await?.map(Arc::new)) };
+        self.clients.get_or_load(id, load).await
     }
 }
 

@@ -184,7 +184,7 @@ async fn authorize<S: Store>(app: &App<S>, jar: Jar, params: Params) -> Response
         Ok(a) => a,
         Err(e) => return store_failure(app, e),
     };
-    let lookup = move |id: &str| api.clone().filter(|a| a.identifier == id);
+    let lookup = move |id: &str| api.as_deref().filter(|a| a.identifier == id).cloned();
     let req = match authorize::parse_request(&params, &client, &lookup) {
         Ok(r) => r,
         Err(e) => return authorize_error(app, e),
@@ -416,7 +416,7 @@ async fn load_txn<S: Store>(
     })
 }
 
-async fn txn_client<S: Store>(app: &App<S>, t: &Txn) -> Result<Client, Response> {
+async fn txn_client<S: Store>(app: &App<S>, t: &Txn) -> Result<Arc<Client>, Response> {
     match app.client(&t.stored.request.client_id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(error_page(

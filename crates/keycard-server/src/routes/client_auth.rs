@@ -1,6 +1,8 @@
 //! Client authentication shared by the token, introspection and revocation endpoints
 //! (RFC 6749 §2.3.1, §3.2.1; RFC 7662 §2.1; RFC 7009 §2.1).
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use keycard_protocol::OAuthError;
 use keycard_protocol::form::Params;
@@ -20,7 +22,7 @@ pub async fn authenticate<S: Store>(
     app: &App<S>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Params, Client), ServerError> {
+) -> Result<(Params, Arc<Client>), ServerError> {
     if !super::is_form(headers) {
         return Err(bad(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",

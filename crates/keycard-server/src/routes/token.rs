@@ -218,7 +218,7 @@ async fn client_credentials<S: Store>(
             _ => None,
         });
     let api = app.api(implied.as_deref()).await?;
-    let lookup = move |id: &str| api.clone().filter(|a| a.identifier == id);
+    let lookup = move |id: &str| api.as_deref().filter(|a| a.identifier == id).cloned();
     let resolved =
         policy::resolve(Flow::Machine, client, scope, target.as_deref(), &lookup).map_err(bad)?;
     let now = app.now();
