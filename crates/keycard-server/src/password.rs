@@ -97,14 +97,25 @@ pub fn verify_with_memory(password: &[u8], phc: &str, memory: &mut Vec<Block>) -
         && aws_lc_rs::constant_time::verify_slices_are_equal(out, expected).is_ok()
 }
 
+/// A worker frees its buffer after this long without work, so an idle server stays small.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>) {
-    let mut memory: Vec<Block> = vec![Block::default(); Params::DEFAULT_M_COST as usize];
+    // Allocated on the first check, not at start-up, and released when idle.
+    let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = match jobs.lock() {
-            Ok(rx) => rx.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
+            Ok(rx) => rx.recv_timeout(IDLE_RELEASE),
+            Err(poisoned) => poisoned.into_inner().recv_timeout(IDLE_RELEASE),
         };
-        let Ok(job) = job else { return };
+        let job = match job {
+            Ok(job) => job,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                memory = Vec::new();
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let exists = job.phc.is_some();
         let phc = job
             .phc

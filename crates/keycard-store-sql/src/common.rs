@@ -598,8 +598,9 @@ impl Store for SqlStore {
 
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
         let sql = format!(
-            "SELECT r.hash, r.scope, r.expires_at, r.used, {GRANT_COLS} FROM refresh_tokens r \
-             JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
+            "SELECT r.hash, r.scope, r.expires_at, r.used, {GRANT_COLS}, \
+             (u.id IS NOT NULL AND u.disabled = FALSE) AS user_active FROM refresh_tokens r \
+             JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id WHERE r.hash = $1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.as_bytes())
@@ -614,6 +615,7 @@ impl Store for SqlStore {
                 expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
                 used: r.try_get("used").map_err(unavailable)?,
                 grant_revoked: r.try_get("g_revoked").map_err(unavailable)?,
+                user_active: r.try_get("user_active").map_err(unavailable)?,
             })
         })
         .transpose()

@@ -8,9 +8,9 @@
 //! Group commit: with `synchronous = FULL` every commit waits for an fsync, and SQLite has one
 //! writer, so one transaction per redemption would cap code and refresh-token redemptions at
 //! the disk's fsync rate (measured: ~450/s). Redemptions therefore go to a writer task that
-//! takes every request waiting at that moment, runs each inside its own `SAVEPOINT` (so one
-//! failure rolls back only itself) and commits them together with one fsync. Each caller is
-//! answered only after that commit, so nothing is acknowledged before it is durable.
+//! takes every request waiting at that moment and commits them together with one fsync (if one
+//! of them fails, the group is rolled back and each is retried alone). Each caller is answered
+//! only after its commit, so nothing is acknowledged before it is durable.
 
 use std::path::Path;
 use std::time::Duration;
@@ -71,6 +71,9 @@ async fn group_writer(
     }
 }
 
+/// Commits a group in one transaction. If any redemption fails (a storage error, not a lost
+/// race), the group is rolled back and each redemption is retried in its own transaction, so
+/// one bad request never takes the others down; the fast path needs no savepoints.
 async fn commit_group(
     pool: &sqlx::Pool<Db>,
     batch: &[(SingleUse, Reply)],
@@ -78,24 +81,36 @@ async fn commit_group(
     let mut tx = pool.begin_with(BEGIN).await.map_err(unavailable)?;
     let mut results = Vec::with_capacity(batch.len());
     for (op, _) in batch {
-        sqlx::query("SAVEPOINT one")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let r = apply_single_use(&mut tx, op).await;
-        if r.is_err() {
-            sqlx::query("ROLLBACK TO one")
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+        match apply_single_use(&mut tx, op).await {
+            Ok(r) => results.push(Ok(r)),
+            Err(_) => {
+                tx.rollback().await.map_err(unavailable)?;
+                return commit_one_by_one(pool, batch).await;
+            }
         }
-        sqlx::query("RELEASE one")
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        results.push(r);
     }
     tx.commit().await.map_err(unavailable)?;
+    Ok(results)
+}
+
+async fn commit_one_by_one(
+    pool: &sqlx::Pool<Db>,
+    batch: &[(SingleUse, Reply)],
+) -> Result<Vec<Result<Redeemed>>> {
+    let mut results = Vec::with_capacity(batch.len());
+    for (op, _) in batch {
+        let mut tx = pool.begin_with(BEGIN).await.map_err(unavailable)?;
+        match apply_single_use(&mut tx, op).await {
+            Ok(r) => {
+                tx.commit().await.map_err(unavailable)?;
+                results.push(Ok(r));
+            }
+            Err(e) => {
+                tx.rollback().await.map_err(unavailable)?;
+                results.push(Err(e));
+            }
+        }
+    }
     Ok(results)
 }
 

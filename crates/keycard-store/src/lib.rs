@@ -169,6 +169,8 @@ pub struct RefreshToken {
     /// True once rotated; presenting it again is reuse (RFC 9700 §4.14.2).
     pub used: bool,
     pub grant_revoked: bool,
+    /// The grant's user exists and is not disabled (read in the same query).
+    pub user_active: bool,
 }
 
 /// An issued access token's id, recorded so the grant's revocation reaches it.

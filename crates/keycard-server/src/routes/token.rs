@@ -123,8 +123,7 @@ async fn code_grant<S: Store>(
         &stored.grant,
         &stored.grant.scope,
         &stored.grant.scope,
-        &user,
-        true,
+        Some(&user),
     )
     .await?;
     match app
@@ -177,17 +176,12 @@ async fn refresh_grant<S: Store>(
     if stored.used {
         reuse_detected(app, &stored.grant.id, "refresh token").await?;
     }
-    let user = active_user(app, &stored.grant.user_id).await?;
-    let issued = issue_user_tokens(
-        app,
-        client,
-        &stored.grant,
-        &narrowed,
-        &stored.scope,
-        &user,
-        false,
-    )
-    .await?;
+    // The user's state came with the token, in the same query.
+    if !stored.user_active {
+        return Err(bad(OAuthError::invalid_grant("the user is not active")));
+    }
+    let issued =
+        issue_user_tokens(app, client, &stored.grant, &narrowed, &stored.scope, None).await?;
     let Some(new) = issued.refresh.as_ref() else {
         return Err(ServerError::Internal(
             "refresh grant without offline_access".into(),
@@ -279,16 +273,15 @@ struct Issued {
 
 /// Builds and signs the access token (and id token, and a new refresh token) for a user grant.
 /// `scope` is what this response grants; `refresh_scope` what a new refresh token keeps.
-/// The id token is issued at the code exchange only: OIDC Core §12.2 lets a refresh response
-/// omit it, and leaving it out halves the signing work of a refresh.
+/// The id token is issued at the code exchange only (`user` is given there): OIDC Core §12.2
+/// lets a refresh response omit it, and leaving it out halves the signing work of a refresh.
 async fn issue_user_tokens<S: Store>(
     app: &App<S>,
     client: &Client,
     grant: &Grant,
     scope: &ScopeSet,
     refresh_scope: &ScopeSet,
-    user: &User,
-    with_id_token: bool,
+    user: Option<&User>,
 ) -> Result<Issued> {
     let now = app.now();
     let s = &app.settings;
@@ -305,7 +298,7 @@ async fn issue_user_tokens<S: Store>(
     let jti = new_id();
     let at_claims = claims::access_token(
         s.issuer.as_str(),
-        &user.id,
+        &grant.user_id,
         aud,
         client.id.as_str(),
         scope,
@@ -314,7 +307,7 @@ async fn issue_user_tokens<S: Store>(
         ttl,
         Some(grant.auth_time),
     );
-    let id_claims = (openid && with_id_token).then(|| IdTokenClaims {
+    let id_claims = user.filter(|_| openid).map(|user| IdTokenClaims {
         iss: s.issuer.as_str().to_owned(),
         sub: user.id.clone(),
         aud: client.id.as_str().to_owned(),
