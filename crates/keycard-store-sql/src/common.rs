@@ -1,7 +1,7 @@
 // The backend-independent half of the SQL stores: row mapping and every `Store` operation,
 // written once in the portable SQL subset with `$N` placeholders (which sqlx accepts for both
 // SQLite and PostgreSQL). Each backend module `include!`s this file after defining `Db`,
-// `DbRow`, `BEGIN` and `SqlStore { writer, reader }`, so the same text compiles against
+// `DbRow`, `DbConn` and `SqlStore { writer, reader }`, so the same text compiles against
 // each driver's concrete types.
 
 fn json_list<T: AsRef<str>>(v: &[T]) -> String {
@@ -178,7 +178,7 @@ impl Store for SqlStore {
     async fn remove_user(&self, username: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with(BEGIN)
+            .begin()
             .await
             .map_err(unavailable)?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
@@ -205,7 +205,7 @@ impl Store for SqlStore {
     async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with(BEGIN)
+            .begin()
             .await
             .map_err(unavailable)?;
         let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
@@ -279,7 +279,7 @@ impl Store for SqlStore {
     async fn remove_client(&self, id: &str) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with(BEGIN)
+            .begin()
             .await
             .map_err(unavailable)?;
         let n = sqlx::query("DELETE FROM clients WHERE id = $1")
@@ -369,7 +369,7 @@ impl Store for SqlStore {
     async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
         let mut tx = self
             .writer
-            .begin_with(BEGIN)
+            .begin()
             .await
             .map_err(unavailable)?;
         sqlx::query(
@@ -523,7 +523,7 @@ impl Store for SqlStore {
         let g = &c.grant;
         let mut tx = self
             .writer
-            .begin_with(BEGIN)
+            .begin()
             .await
             .map_err(unavailable)?;
         sqlx::query(
@@ -683,7 +683,7 @@ impl Store for SqlStore {
     }
 
     async fn record_login_failure(&self, key: &str, now: UnixTime, policy: fn(i64) -> i64) -> Result<()> {
-        let mut tx = self.writer.begin_with(BEGIN).await.map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         // The upsert increments atomically (it holds the row lock until commit), so concurrent
         // failures on several nodes are all counted.
         sqlx::query(

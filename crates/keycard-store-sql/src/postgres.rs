@@ -21,7 +21,6 @@ use crate::{corrupt, unavailable};
 type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type DbConn = sqlx::PgConnection;
-const BEGIN: &str = "BEGIN";
 
 /// A PostgreSQL-backed store.
 #[derive(Clone, Debug)]
@@ -68,7 +67,7 @@ impl SqlStore {
 impl SqlStore {
     /// PostgreSQL commits concurrent transactions in groups by itself: one transaction each.
     async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
-        let mut tx = self.writer.begin_with(BEGIN).await.map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let r = apply_single_use(&mut tx, &op).await?;
         match r {
             Redeemed::Won => tx.commit().await.map_err(unavailable)?,

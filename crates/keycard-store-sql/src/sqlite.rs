@@ -2,8 +2,11 @@
 //!
 //! Writes go through a pool of exactly one connection, so SQLite's single writer never sees lock
 //! contention between our own connections (no `SQLITE_BUSY` storms); reads use a separate
-//! read-only pool and, thanks to WAL, never wait for the writer. Transactions start with
-//! `BEGIN IMMEDIATE`. `synchronous = FULL`: an answered rotation survives power loss.
+//! read-only pool and, thanks to WAL, never wait for the writer. With one writer connection a
+//! plain deferred `BEGIN` cannot deadlock on a lock upgrade, so transactions use sqlx's own
+//! `begin()`, whose cancellation handling is safe (a custom `begin_with` statement interrupted by
+//! a dropped request could leave a pooled connection inside a transaction nobody commits).
+//! `synchronous = FULL`: an answered rotation survives power loss.
 //!
 //! Group commit: with `synchronous = FULL` every commit waits for an fsync, and SQLite has one
 //! writer, so one transaction per redemption would cap code and refresh-token redemptions at
@@ -28,7 +31,6 @@ use crate::{corrupt, unavailable};
 type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 type DbConn = sqlx::SqliteConnection;
-const BEGIN: &str = "BEGIN IMMEDIATE";
 
 /// A SQLite-backed store.
 #[derive(Clone, Debug)]
@@ -78,7 +80,7 @@ async fn commit_group(
     pool: &sqlx::Pool<Db>,
     batch: &[(SingleUse, Reply)],
 ) -> Result<Vec<Result<Redeemed>>> {
-    let mut tx = pool.begin_with(BEGIN).await.map_err(unavailable)?;
+    let mut tx = pool.begin().await.map_err(unavailable)?;
     let mut results = Vec::with_capacity(batch.len());
     for (op, _) in batch {
         match apply_single_use(&mut tx, op).await {
@@ -99,7 +101,7 @@ async fn commit_one_by_one(
 ) -> Result<Vec<Result<Redeemed>>> {
     let mut results = Vec::with_capacity(batch.len());
     for (op, _) in batch {
-        let mut tx = pool.begin_with(BEGIN).await.map_err(unavailable)?;
+        let mut tx = pool.begin().await.map_err(unavailable)?;
         match apply_single_use(&mut tx, op).await {
             Ok(r) => {
                 tx.commit().await.map_err(unavailable)?;
