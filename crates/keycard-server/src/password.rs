@@ -1,12 +1,12 @@
 //! Password hashing with argon2id (OWASP: m = 19 MiB, t = 2, p = 1) on a fixed pool of worker
 //! threads, one per core.
 //!
-//! A check costs ~15–30 ms of CPU and 19 MiB of memory. Each worker owns one 19 MiB block
-//! buffer and reuses it for every check, so memory stays at cores × 19 MiB however many logins
-//! arrive (a fresh allocation per check lets glibc keep a 19 MiB heap per thread arena, which
-//! was measured at 745 MiB under load), and hashing never runs on the async runtime. Unknown
-//! users are checked against a dummy hash so a failed login takes the same time whether or
-//! not the account exists.
+//! A check costs ~15–30 ms of CPU and 19 MiB of memory. The workers share a stack of 19 MiB
+//! block buffers that they reuse for every check, so memory stays at most cores × 19 MiB however
+//! many logins arrive, and one buffer under light load. (A fresh allocation per check let glibc
+//! keep a 19 MiB heap per thread arena: 745 MiB under load.) Hashing never runs on the async
+//! runtime. Unknown users are checked against a dummy hash so a failed login takes the same
+//! time whether or not the account exists.
 
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -97,12 +97,15 @@ pub fn verify_with_memory(password: &[u8], phc: &str, memory: &mut Vec<Block>) -
         && aws_lc_rs::constant_time::verify_slices_are_equal(out, expected).is_ok()
 }
 
-/// A worker frees its buffer after this long without work, so an idle server stays small.
+/// Buffers are freed after this long without work, so an idle server stays small.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>) {
-    // Allocated on the first check, not at start-up, and released when idle.
-    let mut memory: Vec<Block> = Vec::new();
+/// Spare 19 MiB buffers, shared by the workers. A check takes one (or allocates one) and puts
+/// it back, so the number of buffers is the highest number of checks that ever ran at once:
+/// one under light load, one per core under a login storm.
+type Buffers = Arc<Mutex<Vec<Vec<Block>>>>;
+
+fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>, buffers: Buffers) {
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv_timeout(IDLE_RELEASE),
@@ -111,7 +114,9 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>) {
         let job = match job {
             Ok(job) => job,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                memory = Vec::new();
+                if let Ok(mut b) = buffers.lock() {
+                    b.clear();
+                }
                 continue;
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -120,7 +125,15 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>) {
         let phc = job
             .phc
             .unwrap_or_else(|| dummy.get_or_init(dummy_hash).clone());
+        let mut memory = buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default();
         let ok = verify_with_memory(job.password.as_bytes(), &phc, &mut memory);
+        if let Ok(mut b) = buffers.lock() {
+            b.push(memory);
+        }
         let _ = job.reply.send(ok && exists);
     }
 }
@@ -133,11 +146,12 @@ impl Passwords {
         let dummy: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let buffers: Buffers = Arc::default();
         for i in 0..cores {
-            let (rx, dummy) = (rx.clone(), dummy.clone());
+            let (rx, dummy, buffers) = (rx.clone(), dummy.clone(), buffers.clone());
             let _ = std::thread::Builder::new()
                 .name(format!("keycard-argon2-{i}"))
-                .spawn(move || worker(rx, dummy));
+                .spawn(move || worker(rx, dummy, buffers));
         }
         let d = dummy.clone();
         let _ = std::thread::Builder::new()

@@ -149,7 +149,13 @@ impl SqlStore {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            // One reader per core: each connection is a thread with its own page cache, and
+            // more readers than cores only add memory (WAL readers never wait for the writer).
+            .max_connections(
+                std::thread::available_parallelism()
+                    .map(|n| n.get() as u32)
+                    .unwrap_or(2),
+            )
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts.read_only(true))
             .await
