@@ -16,9 +16,11 @@ use std::borrow::Cow;
 use keycard_store::StoreError;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub mod any;
 pub mod postgres;
 pub mod sqlite;
 
+pub use any::AnyStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

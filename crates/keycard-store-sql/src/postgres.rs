@@ -62,6 +62,18 @@ impl SqlStore {
             reader: pool,
         })
     }
+
+    /// Creates a schema (tests give each server its own). The name must be an identifier.
+    pub async fn create_schema(&self, name: &str) -> Result<()> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::Corrupt(format!("bad schema name {name:?}")));
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 impl SqlStore {

@@ -1,5 +1,7 @@
-//! Test fixtures: a real Keycard server on 127.0.0.1:0 with a temporary SQLite database and an
-//! advanceable clock, plus a tiny cookie-keeping "browser" (reqwest, redirects off) that walks
+//! Test fixtures: a real Keycard server on 127.0.0.1:0 with a temporary database and an
+//! advanceable clock. The database is SQLite, or PostgreSQL (a fresh schema per server in the
+//! database named by `KEYCARD_TEST_PG_URL`) when `KEYCARD_TEST_BACKEND=postgres`, so the same
+//! black-box suite checks both backends byte for byte. Plus plus a tiny cookie-keeping "browser" (reqwest, redirects off) that walks
 //! the authorize → login → consent pages like a user would.
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use keycard_protocol::{ClientId, Issuer, ScopeSet};
 use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
 use keycard_server::{App, ManualClock, Settings};
 use keycard_store::{Store, User};
-use keycard_store_sql::SqliteStore;
+use keycard_store_sql::{AnyStore, PgStore, SqliteStore};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const API: &str = "https://api.example.com";
@@ -21,7 +23,7 @@ pub const REDIRECT: &str = "https://app.example.com/cb";
 /// A running server.
 pub struct TestServer {
     pub base: String,
-    pub app: Arc<App<SqliteStore>>,
+    pub app: Arc<App<AnyStore>>,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -43,9 +45,7 @@ impl TestServer {
     /// Starts a server after letting the test adjust the settings.
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("keycard.db"))
-            .await
-            .expect("open store");
+        let store = test_store(&dir).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -79,7 +79,7 @@ impl TestServer {
         }
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &AnyStore {
         &self.app.store
     }
 
@@ -140,6 +140,28 @@ impl TestServer {
             .await
             .expect("client");
         secret.map(|s| s.secret().to_owned())
+    }
+}
+
+/// The backend the tests run on (see the crate docs).
+async fn test_store(dir: &tempfile::TempDir) -> AnyStore {
+    if std::env::var("KEYCARD_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let url = std::env::var("KEYCARD_TEST_PG_URL")
+            .expect("KEYCARD_TEST_PG_URL for the postgres backend");
+        let schema = format!("kc_test_{}", new_id());
+        let admin = PgStore::connect(&url, false).await.expect("connect");
+        admin.create_schema(&schema).await.expect("schema");
+        let url = format!(
+            "{url}{}options=-c%20search_path%3D{schema}",
+            if url.contains('?') { '&' } else { '?' }
+        );
+        AnyStore::Postgres(PgStore::connect(&url, true).await.expect("store"))
+    } else {
+        AnyStore::Sqlite(
+            SqliteStore::open(&dir.path().join("keycard.db"))
+                .await
+                .expect("open store"),
+        )
     }
 }
 
