@@ -186,7 +186,9 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
     });
     let a = app.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // The first sweep waits a full period: start-up is not the moment for maintenance.
+        let period = Duration::from_secs(60);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
             match a.store.purge_expired(a.now()).await {

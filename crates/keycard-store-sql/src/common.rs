@@ -4,6 +4,9 @@
 // `DbRow`, `DbConn` and `SqlStore { writer, reader }`, so the same text compiles against
 // each driver's concrete types.
 
+/// Slices of 1,000 grants checked for orphans per janitor run.
+const GRANT_SWEEP_SLICES: usize = 10;
+
 fn json_list<T: AsRef<str>>(v: &[T]) -> String {
     let v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
@@ -748,21 +751,37 @@ impl Store for SqlStore {
                 }
             }
         }
-        // Grants with nothing left pointing at them, also in bounded batches.
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM grants WHERE id IN (SELECT id FROM grants \
-                 WHERE NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
+        // Grants with nothing left pointing at them. A scan of the whole table with three
+        // anti-joins cost seconds with 2M grants (and showed as a p99 spike), so each run sweeps
+        // a few keyset-paginated slices after a cursor that wraps around.
+        for _ in 0..GRANT_SWEEP_SLICES {
+            let cursor = self.grant_cursor.lock().map(|c| c.clone()).unwrap_or_default();
+            let ids: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM grants WHERE id > $1 ORDER BY id LIMIT 1000")
+                    .bind(&cursor)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(unavailable)?;
+            let Some(last) = ids.last().cloned() else {
+                if let Ok(mut c) = self.grant_cursor.lock() {
+                    c.clear();
+                }
+                break;
+            };
+            total += sqlx::query(
+                "DELETE FROM grants WHERE id > $1 AND id <= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
                  AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
-                 AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id) LIMIT 1000)",
+                 AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)",
             )
+            .bind(&cursor)
+            .bind(&last)
             .execute(&self.writer)
             .await
             .map_err(unavailable)?
             .rows_affected();
-            total += n;
-            if n < 1000 {
-                break;
+            if let Ok(mut c) = self.grant_cursor.lock() {
+                *c = if ids.len() < 1000 { String::new() } else { last };
             }
         }
         total += sqlx::query("DELETE FROM login_failures WHERE last_at <= $1 AND locked_until <= $2")

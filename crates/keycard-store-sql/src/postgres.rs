@@ -27,6 +27,8 @@ type DbConn = sqlx::PgConnection;
 pub struct SqlStore {
     writer: sqlx::Pool<Db>,
     reader: sqlx::Pool<Db>,
+    /// Where the janitor's orphan-grant sweep continues.
+    grant_cursor: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// The public name of the PostgreSQL store.
@@ -60,6 +62,7 @@ impl SqlStore {
         Ok(SqlStore {
             writer: pool.clone(),
             reader: pool,
+            grant_cursor: Default::default(),
         })
     }
 

@@ -37,6 +37,8 @@ type DbConn = sqlx::SqliteConnection;
 pub struct SqlStore {
     writer: sqlx::Pool<Db>,
     reader: sqlx::Pool<Db>,
+    /// Where the janitor's orphan-grant sweep continues.
+    grant_cursor: std::sync::Arc<std::sync::Mutex<String>>,
     group: tokio::sync::mpsc::UnboundedSender<(SingleUse, Reply)>,
 }
 
@@ -166,6 +168,7 @@ impl SqlStore {
             writer,
             reader,
             group,
+            grant_cursor: Default::default(),
         })
     }
 
