@@ -6,7 +6,7 @@
 //!
 //! Invariants: only hashes of codes, refresh tokens, session ids, transaction ids and client
 //! secrets cross this boundary; time is always a parameter (`now`); no SQL types appear in
-//! signatures. Implementations: keycard-store-sql (and later PostgreSQL), which must pass
+//! signatures. Implementations: keycard-store-sql (SQLite and PostgreSQL), which must pass
 //! [`conformance`].
 
 use std::future::Future;
