@@ -325,15 +325,13 @@ impl Validator {
             return Err(ValidationError::AlgorithmMismatch);
         }
         // The algorithm is the key's own; the header never chooses it.
-        match jsonwebtoken::crypto::verify(
-            jws.signature,
-            jws.signing_input.as_bytes(),
-            &key.key,
-            key.alg,
-        ) {
-            Ok(true) => Ok(at),
-            Ok(false) | Err(_) => Err(ValidationError::BadSignature),
-        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(jws.signature)
+            .map_err(|_| ValidationError::BadSignature)?;
+        key.key
+            .verify_sig(jws.signing_input.as_bytes(), &signature)
+            .map_err(|_| ValidationError::BadSignature)?;
+        Ok(at)
     }
 
     fn now(&self) -> u64 {
