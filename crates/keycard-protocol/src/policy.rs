@@ -113,6 +113,26 @@ pub fn target<'a>(
 }
 
 /// Resolves requested scope and target against the client and the registered APIs.
+/// The API a request is for: the one it names, or — for machine clients, as the seed's curl
+/// walk-through sends no audience — the client's only allowed API. Callers load that API
+/// before [`resolve`], which applies the same rule.
+pub fn effective_target<'a>(
+    flow: Flow,
+    client: &'a Client,
+    requested_target: Option<&'a str>,
+) -> Result<Option<&'a str>, OAuthError> {
+    match requested_target {
+        Some(t) => Ok(Some(t)),
+        None if flow == Flow::Machine => match client.audiences.as_slice() {
+            [only] => Ok(Some(only.as_str())),
+            _ => Err(OAuthError::invalid_target(
+                "audience or resource is required",
+            )),
+        },
+        None => Ok(None),
+    }
+}
+
 pub fn resolve(
     flow: Flow,
     client: &Client,
@@ -120,21 +140,8 @@ pub fn resolve(
     requested_target: Option<&str>,
     api_lookup: &dyn Fn(&str) -> Option<Api>,
 ) -> Result<Resolved, OAuthError> {
-    let target = match requested_target {
-        Some(t) => Some(t.to_owned()),
-        // Machine clients with exactly one allowed API get it by default, as the seed's curl
-        // walk-through sends no audience.
-        None if flow == Flow::Machine => match client.audiences.as_slice() {
-            [only] => Some(only.clone()),
-            _ => {
-                return Err(OAuthError::invalid_target(
-                    "audience or resource is required",
-                ));
-            }
-        },
-        None => None,
-    };
-    let api = match &target {
+    let target = effective_target(flow, client, requested_target)?;
+    let api = match target {
         Some(t) => {
             if !client.audiences.iter().any(|a| a == t) {
                 return Err(OAuthError::invalid_target(

@@ -205,13 +205,9 @@ async fn client_credentials<S: Store>(
     scope: Option<&ScopeSet>,
     target: Option<String>,
 ) -> Result<TokenResponse> {
-    let implied = target
-        .clone()
-        .or_else(|| match client.audiences.as_slice() {
-            [only] => Some(only.clone()),
-            _ => None,
-        });
-    let api = app.api(implied.as_deref()).await?;
+    let implied =
+        policy::effective_target(Flow::Machine, client, target.as_deref()).map_err(bad)?;
+    let api = app.api(implied).await?;
     let lookup = move |id: &str| api.as_deref().filter(|a| a.identifier == id).cloned();
     let resolved =
         policy::resolve(Flow::Machine, client, scope, target.as_deref(), &lookup).map_err(bad)?;
