@@ -278,8 +278,13 @@ pub fn verify<T: DeserializeOwned>(
         .common
         .key_algorithm
         .ok_or(JoseError::Invalid("key has no alg"))?;
-    let alg = jsonwebtoken::Algorithm::from_str_lossless(&alg.to_string())
-        .ok_or(JoseError::Invalid("unsupported alg"))?;
+    // Only the algorithms Keycard signs with; anything else (HMAC above all) is refused.
+    let alg = match alg {
+        jsonwebtoken::jwk::KeyAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+        jsonwebtoken::jwk::KeyAlgorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        jsonwebtoken::jwk::KeyAlgorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        _ => return Err(JoseError::Invalid("unsupported alg")),
+    };
     if header.alg != alg {
         return Err(JoseError::Invalid("alg does not match the key"));
     }
@@ -302,22 +307,6 @@ pub fn verify<T: DeserializeOwned>(
     }
     serde_json::from_value(data.claims)
         .map_err(|_| JoseError::Invalid("claims have the wrong shape"))
-}
-
-/// Small helper trait so `verify` can map jsonwebtoken's key algorithm to its signing one.
-trait FromStrLossless: Sized {
-    fn from_str_lossless(s: &str) -> Option<Self>;
-}
-
-impl FromStrLossless for jsonwebtoken::Algorithm {
-    fn from_str_lossless(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(jsonwebtoken::Algorithm::RS256),
-            "ES256" => Some(jsonwebtoken::Algorithm::ES256),
-            "EdDSA" => Some(jsonwebtoken::Algorithm::EdDSA),
-            _ => None,
-        }
-    }
 }
 
 /// Builds a JWKS (RFC 7517 §5) from public JWKs.

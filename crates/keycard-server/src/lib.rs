@@ -94,7 +94,8 @@ pub struct App<S: Store> {
     pub clock: Arc<dyn Clock>,
     pub passwords: password::Passwords,
     pub templates: templates::Templates,
-    pub discovery: bytes_body::Bytes,
+    /// The discovery document, serialised once at start-up.
+    pub discovery: axum::body::Bytes,
     clients: cache::TtlCache<Arc<Client>>,
     apis: cache::TtlCache<Arc<Api>>,
 }
@@ -105,11 +106,6 @@ impl<S: Store> std::fmt::Debug for App<S> {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-/// Re-export of the bytes type used for precomputed bodies.
-pub mod bytes_body {
-    pub use axum::body::Bytes;
 }
 
 /// Errors while starting the server.

@@ -29,8 +29,6 @@ pub struct Passwords {
     jobs: Sender<Job>,
     /// Bounds the queue: excess logins wait here, in their async tasks.
     permits: Arc<tokio::sync::Semaphore>,
-    /// Computed off the start-up path (readiness must not wait for a 19 MiB hash).
-    dummy: Arc<OnceLock<String>>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -153,16 +151,14 @@ impl Passwords {
                 .name(format!("keycard-argon2-{i}"))
                 .spawn(move || worker(rx, dummy, buffers));
         }
-        let d = dummy.clone();
         let _ = std::thread::Builder::new()
             .name("keycard-argon2-dummy".into())
             .spawn(move || {
-                d.get_or_init(dummy_hash);
+                dummy.get_or_init(dummy_hash);
             });
         Passwords {
             jobs: tx,
             permits: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
-            dummy,
         }
     }
 
@@ -184,11 +180,6 @@ impl Passwords {
             return false;
         }
         answer.await.unwrap_or(false)
-    }
-
-    /// The dummy hash, for tests and benchmarks.
-    pub fn dummy(&self) -> String {
-        self.dummy.get_or_init(dummy_hash).clone()
     }
 }
 

@@ -99,7 +99,7 @@ impl TestServer {
             email: Some(format!("{username}@example.com")),
             email_verified: true,
             disabled: false,
-            created_at: self.clock.as_ref().now_time(),
+            created_at: keycard_server::Clock::now(self.clock.as_ref()),
         };
         self.store().create_user(&u).await.expect("create user");
         u
@@ -113,7 +113,7 @@ impl TestServer {
             access_token_ttl_secs: ttl,
         };
         self.store()
-            .create_api(&api, self.clock.as_ref().now_time())
+            .create_api(&api, keycard_server::Clock::now(self.clock.as_ref()))
             .await
             .expect("api");
     }
@@ -136,7 +136,7 @@ impl TestServer {
             first_party: spec.first_party,
         };
         self.store()
-            .create_client(&c, self.clock.as_ref().now_time())
+            .create_client(&c, keycard_server::Clock::now(self.clock.as_ref()))
             .await
             .expect("client");
         secret.map(|s| s.secret().to_owned())
@@ -189,16 +189,6 @@ impl<'a> ClientSpec<'a> {
             audiences: &[API],
             redirect_uris: &[REDIRECT],
         }
-    }
-}
-
-trait NowTime {
-    fn now_time(&self) -> keycard_protocol::UnixTime;
-}
-
-impl NowTime for ManualClock {
-    fn now_time(&self) -> keycard_protocol::UnixTime {
-        keycard_server::Clock::now(self)
     }
 }
 
