@@ -7,27 +7,6 @@
 mod config;
 mod demo_api;
 
-/// Opens the store named by the URL (SQLite or PostgreSQL) and runs `$body` with it; the body
-/// is compiled once per backend, so everything it calls is generic over `Store`.
-macro_rules! with_store {
-    ($url:expr, $migrate:expr, |$s:ident| $body:expr) => {
-        match AnyStoreUrl::parse($url).map_err(anyhow::Error::msg)? {
-            AnyStoreUrl::Sqlite(u) => {
-                let $s = SqliteStore::open_url(&u)
-                    .await
-                    .with_context(|| format!("opening {u}"))?;
-                $body
-            }
-            AnyStoreUrl::Postgres(u) => {
-                let $s = PgStore::connect(&u, $migrate)
-                    .await
-                    .with_context(|| "connecting to PostgreSQL".to_owned())?;
-                $body
-            }
-        }
-    };
-}
-
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 
@@ -41,7 +20,7 @@ use keycard_protocol::{ClientId, ScopeSet, TokenHash};
 use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
 use keycard_server::{App, Clock as _, Settings, SystemClock};
 use keycard_store::{Store, User};
-use keycard_store_sql::{AnyStoreUrl, PgStore, SqliteStore};
+use keycard_store_sql::{AnyStore, AnyStoreUrl, PgStore, SqliteStore};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -329,21 +308,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Cmd::Migrate => with_store!(&db_url, true, |_store| {
+        Cmd::Migrate => {
+            open_store(&db_url, true).await?;
             say(cli.json, json!({ "migrated": true }), "migrations applied");
             Ok(())
-        }),
-        Cmd::User(c) => with_store!(&db_url, true, |store| user_cmd(&store, c, cli.json).await),
-        Cmd::Client(c) => with_store!(&db_url, true, |store| client_cmd(&store, c, cli.json).await),
-        Cmd::Api(c) => with_store!(&db_url, true, |store| api_cmd(&store, c, cli.json).await),
+        }
+        Cmd::User(c) => user_cmd(&open_store(&db_url, true).await?, c, cli.json).await,
+        Cmd::Client(c) => client_cmd(&open_store(&db_url, true).await?, c, cli.json).await,
+        Cmd::Api(c) => api_cmd(&open_store(&db_url, true).await?, c, cli.json).await,
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;
-            with_store!(&db_url, true, |store| keys_cmd(
-                &store, &master, &file, c, cli.json
-            )
-            .await)
+            let store = open_store(&db_url, true).await?;
+            keys_cmd(&store, &master, &file, c, cli.json).await
         }
     }
+}
+
+/// Opens the store named by the URL: SQLite (`sqlite://PATH` or a bare path) or PostgreSQL,
+/// migrating it when `migrate` is set (SQLite always migrates on open).
+async fn open_store(url: &str, migrate: bool) -> anyhow::Result<AnyStore> {
+    Ok(match AnyStoreUrl::parse(url).map_err(anyhow::Error::msg)? {
+        AnyStoreUrl::Sqlite(u) => AnyStore::Sqlite(
+            SqliteStore::open_url(&u)
+                .await
+                .with_context(|| format!("opening {u}"))?,
+        ),
+        AnyStoreUrl::Postgres(u) => AnyStore::Postgres(
+            PgStore::connect(&u, migrate)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+    })
 }
 
 fn say(json: bool, v: serde_json::Value, text: &str) {
@@ -387,9 +382,8 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    with_store!(db_url, !args.no_migrate, |store| {
-        run_server(store, settings, master, listener, addr, demo).await
-    })
+    let store = open_store(db_url, !args.no_migrate).await?;
+    run_server(store, settings, master, listener, addr, demo).await
 }
 
 async fn run_server<S: Store>(

@@ -1,8 +1,8 @@
 //! [`AnyStore`]: either backend behind one type, chosen at run time by URL.
 //!
-//! Generic code (`App<S: Store>`) is compiled once per backend where that is cheap; where one
-//! type is simpler — the test kit, which runs the same black-box suite on both backends — this
-//! enum delegates every operation to the backend it holds.
+//! The CLI and the test kit (which runs the same black-box suite on both backends) hold one of
+//! these, so generic code (`App<S: Store>`) is compiled once; each operation is a `match` over
+//! the backend it holds.
 
 use keycard_protocol::policy::{Api, Client};
 use keycard_protocol::{ScopeSet, TokenHash, UnixTime};
