@@ -21,6 +21,7 @@
 #   DEMO_PORT=18300 KC_PORT2=18201 LOWLOAD_DURATION=5 VALIDATE_SECONDS=5
 #   PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres PG_ADMIN_DB=test  KEEP_DB=1
 #   READY_RUNS=5   restarts timed for the readiness measurement
+#   ALGS="RS256 ES256"  signing algorithms of the SQLite and PostgreSQL phases
 #   STRICT=1       exit 3 when any target is not PASS
 # Exit status: 0 measured (whatever the verdicts), 2 a phase aborted (the
 # table still prints what was measured), 3 STRICT=1 and a target not PASS.
@@ -42,6 +43,7 @@ KC_PORT=${KC_PORT:-18200}
 KEYCARD_BIN=${KEYCARD_BIN:-$ROOT/target/release/keycard}
 READY_RUNS=${READY_RUNS:-5}
 REFRESH_SEED=${REFRESH_SEED:-$(( 2 * CONNECTIONS > 64 ? 2 * CONNECTIONS : 64 ))}
+ALGS=${ALGS:-RS256 ES256}
 SKIP_OPENSSL=${SKIP_OPENSSL:-0}
 SKIP_NODE=${SKIP_NODE:-0}
 SKIP_KEYCARD=${SKIP_KEYCARD:-0}
@@ -798,16 +800,14 @@ if [ "$SKIP_KEYCARD" != 1 ]; then
   run_phase keycard-build ensure_keycard
   if [ -x "$KEYCARD_BIN" ]; then
     if [ "$SKIP_SQLITE" != 1 ]; then
-      run_phase keycard-RS256 phase_keycard RS256
-      run_phase keycard-ES256 phase_keycard ES256
+      for alg in $ALGS; do run_phase "keycard-$alg" phase_keycard "$alg"; done
       [ "$SKIP_LOGIN" = 1 ] || run_phase argon2 phase_argon2
     fi
     [ "$SKIP_VALIDATE" = 1 ] || run_phase validate phase_validate
     [ "$SKIP_DEMO_API" = 1 ] || run_phase demo-api phase_rs demo
     [ "$SKIP_INTROSPECT" = 1 ] || run_phase keycard-introspect phase_rs introspect
     if [ "$SKIP_PG" != 1 ]; then
-      run_phase pg-RS256 phase_pg RS256
-      run_phase pg-ES256 phase_pg ES256
+      for alg in $ALGS; do run_phase "pg-$alg" phase_pg "$alg"; done
     fi
     [ "$SCALE" != 1 ] || run_phase pg-scale phase_scale
   fi

@@ -21,8 +21,9 @@ pub struct KeySet {
     pub active: Arc<SigningKey>,
     /// The JWKS document as served.
     pub jwks_bytes: Bytes,
-    /// The same JWKS, parsed, for verifying our own access tokens at `/userinfo`.
-    pub jwks: keycard_jose::JwkSet,
+    /// The same keys, parsed once, for verifying our own access tokens at `/userinfo` and
+    /// `/introspect` (the resource servers' rules, through `keycard-validate`).
+    pub verifier: keycard_validate::LocalVerifier,
     fingerprint: Vec<(String, KeyState)>,
 }
 
@@ -36,6 +37,7 @@ impl KeySet {
 #[derive(Debug)]
 pub struct KeyManager {
     master: MasterKey,
+    issuer: String,
     current: RwLock<Arc<KeySet>>,
 }
 
@@ -102,9 +104,11 @@ impl KeyManager {
             store.insert_key(&k).await?;
             keys.push(k);
         }
-        let set = build(&master, &keys).map_err(StartError::Keys)?;
+        let issuer = settings.issuer.as_str().to_owned();
+        let set = build(&master, &keys, &issuer).map_err(StartError::Keys)?;
         Ok(KeyManager {
             master,
+            issuer,
             current: RwLock::new(Arc::new(set)),
         })
     }
@@ -126,7 +130,7 @@ impl KeyManager {
         if fingerprint(&keys) == self.current().fingerprint {
             return Ok(false);
         }
-        let set = build(&self.master, &keys)?;
+        let set = build(&self.master, &keys, &self.issuer)?;
         tracing::info!(active = %set.active.kid(), keys = keys.len(), "signing keys changed");
         match self.current.write() {
             Ok(mut g) => *g = Arc::new(set),
@@ -136,7 +140,7 @@ impl KeyManager {
     }
 }
 
-fn build(master: &MasterKey, keys: &[StoredKey]) -> Result<KeySet, String> {
+fn build(master: &MasterKey, keys: &[StoredKey], issuer: &str) -> Result<KeySet, String> {
     let mut active = None;
     let mut jwks = Vec::new();
     for k in keys {
@@ -150,12 +154,13 @@ fn build(master: &MasterKey, keys: &[StoredKey]) -> Result<KeySet, String> {
         }
     }
     let active = active.ok_or("no active signing key")?;
-    let doc = keycard_jose::jwks_json(&jwks);
-    let parsed = keycard_jose::parse_jwks(&doc).map_err(|e| e.to_string())?;
+    let doc = Bytes::from(keycard_jose::jwks_json(&jwks).to_string());
+    let verifier =
+        keycard_validate::LocalVerifier::from_jwks(issuer, &doc).map_err(|e| e.to_string())?;
     Ok(KeySet {
         active,
-        jwks_bytes: Bytes::from(doc.to_string()),
-        jwks: parsed,
+        jwks_bytes: doc,
+        verifier,
         fingerprint: fingerprint(keys),
     })
 }

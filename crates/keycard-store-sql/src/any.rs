@@ -69,7 +69,7 @@ delegate! {
     fn rotate_refresh_token(&self, old: &TokenHash, new: &NewRefreshToken, access: &AccessTokenRecord) -> Result<Redeemed>;
     fn revoke_grant(&self, grant_id: &str) -> Result<()>;
     fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()>;
-    fn access_token_revoked(&self, jti: &str) -> Result<bool>;
+    fn access_token_revoked(&self, jti: &str, grant: Option<&str>, user: Option<&str>) -> Result<bool>;
     fn login_lock(&self, account_key: &str, ip_key: &str, now: UnixTime) -> Result<i64>;
     fn record_login_failure(&self, key: &str, now: UnixTime, policy: fn(i64) -> i64) -> Result<()>;
     fn clear_login_failures(&self, key: &str) -> Result<()>;

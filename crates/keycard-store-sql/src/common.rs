@@ -1,7 +1,7 @@
 // The backend-independent half of the SQL stores: row mapping and every `Store` operation,
 // written once in the portable SQL subset with `$N` placeholders (which sqlx accepts for both
 // SQLite and PostgreSQL). Each backend module `include!`s this file after defining `Db`,
-// `DbRow`, `DbConn` and `SqlStore { writer, reader }`, so the same text compiles against
+// `DbRow` and `SqlStore { writer, reader }`, so the same text compiles against
 // each driver's concrete types.
 
 /// Slices of 1,000 grants checked for orphans per janitor run.
@@ -660,13 +660,22 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn access_token_revoked(&self, jti: &str) -> Result<bool> {
+    async fn access_token_revoked(
+        &self,
+        jti: &str,
+        grant: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<bool> {
         let revoked: Option<bool> = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
-             OR EXISTS (SELECT 1 FROM access_tokens a JOIN grants g ON g.id = a.grant_id \
-                        WHERE a.jti = $1 AND g.revoked)",
+             OR ($2 IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
+             OR ($3 IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))",
         )
         .bind(jti)
+        .bind(grant)
+        .bind(user)
         .fetch_optional(&self.reader)
         .await
         .map_err(unavailable)?;
@@ -729,7 +738,6 @@ impl Store for SqlStore {
         for (table, key) in [
             ("codes", "hash"),
             ("refresh_tokens", "hash"),
-            ("access_tokens", "jti"),
             ("revoked_access_tokens", "jti"),
             ("sessions", "id_hash"),
             ("auth_txns", "id_hash"),
@@ -772,10 +780,11 @@ impl Store for SqlStore {
                 "DELETE FROM grants WHERE id > $1 AND id <= $2 \
                  AND NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
                  AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
-                 AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)",
+                 AND tokens_until <= $3",
             )
             .bind(&cursor)
             .bind(&last)
+            .bind(now.secs())
             .execute(&self.writer)
             .await
             .map_err(unavailable)?
@@ -818,55 +827,17 @@ enum SingleUse {
     },
 }
 
-/// Applies one redemption on a connection that is already inside a transaction. The
-/// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
-async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
-    let (marked, refresh, access) = match op {
-        SingleUse::Code { hash, refresh, access } => (
-            sqlx::query("UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE")
-                .bind(hash.as_bytes())
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?
-                .rows_affected(),
-            refresh.as_ref(),
-            access,
-        ),
-        SingleUse::Refresh { old, new, access } => (
-            sqlx::query(
-                "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
-                 AND grant_id IN (SELECT id FROM grants WHERE revoked = FALSE)",
-            )
-            .bind(old.as_bytes())
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?
-            .rows_affected(),
-            Some(new),
-            access,
-        ),
-    };
-    if marked == 0 {
-        return Ok(Redeemed::AlreadyUsed);
-    }
-    if let Some(r) = refresh {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES ($1, $2, $3, $4, FALSE)",
-        )
-        .bind(r.hash.as_bytes())
-        .bind(&r.grant_id)
-        .bind(r.scope.to_wire())
-        .bind(r.expires_at.secs())
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    }
-    sqlx::query("INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(&access.jti)
-        .bind(&access.grant_id)
-        .bind(access.expires_at.secs())
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    Ok(Redeemed::Won)
-}
+// A single-use redemption's statements, shared by both backends' redemption code (SQLite's
+// runs on its group-commit thread through rusqlite, which binds `$N` by first appearance, so
+// each statement names its parameters in order).
+
+/// Marks a code used; one row changed means this redemption won.
+const SQL_MARK_CODE: &str = "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE";
+/// Marks a refresh token used unless its grant was revoked; one row changed means this won.
+const SQL_MARK_REFRESH: &str = "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
+     AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked)";
+const SQL_INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+     VALUES ($1, $2, $3, $4, FALSE)";
+/// Keeps the grant at least until an access token issued from it expires.
+const SQL_EXTEND_GRANT: &str =
+    "UPDATE grants SET tokens_until = $1 WHERE id = $2 AND tokens_until < $1";

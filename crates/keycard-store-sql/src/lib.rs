@@ -52,6 +52,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../../../migrations/sqlite/0003_login_failures.sql"),
         postgres: include_str!("../../../migrations/postgres/0003_login_failures.sql"),
     },
+    Step {
+        version: 4,
+        description: "grant_token_horizon",
+        sqlite: include_str!("../../../migrations/sqlite/0004_grant_token_horizon.sql"),
+        postgres: include_str!("../../../migrations/postgres/0004_grant_token_horizon.sql"),
+    },
 ];
 
 /// Migration names (`NNNN_description`), as the embedded list knows them.

@@ -92,6 +92,47 @@ impl SqlStore {
     }
 }
 
+/// Applies one redemption on a connection that is already inside a transaction. The
+/// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
+async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
+    let (mark, hash, refresh, access) = match op {
+        SingleUse::Code {
+            hash,
+            refresh,
+            access,
+        } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
+        SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
+    };
+    let marked = sqlx::query(mark)
+        .bind(hash.as_bytes())
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+    if marked == 0 {
+        return Ok(Redeemed::AlreadyUsed);
+    }
+    if let Some(r) = refresh {
+        sqlx::query(SQL_INSERT_REFRESH)
+            .bind(r.hash.as_bytes())
+            .bind(&r.grant_id)
+            .bind(r.scope.to_wire())
+            .bind(r.expires_at.secs())
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    if access.outlives(refresh) {
+        sqlx::query(SQL_EXTEND_GRANT)
+            .bind(access.expires_at.secs())
+            .bind(&access.grant_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(Redeemed::Won)
+}
+
 include!("common.rs");
 
 #[cfg(test)]

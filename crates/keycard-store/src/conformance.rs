@@ -22,6 +22,7 @@ macro_rules! store_conformance_tests {
             clients_and_apis_round_trip,
             code_is_redeemed_once_under_16_concurrent_redemptions,
             refresh_rotation_has_one_winner_under_20_concurrent_uses,
+            mixed_concurrent_redemptions_each_have_one_winner,
             revoked_grant_reaches_refresh_and_access_tokens,
             sessions_and_txns_expire_by_the_given_time,
             key_rotation_states,
@@ -102,9 +103,8 @@ fn code(secret: &str, grant_id: &str) -> Code {
     }
 }
 
-fn at(jti: &str, grant_id: &str) -> AccessTokenRecord {
+fn at(grant_id: &str) -> AccessTokenRecord {
     AccessTokenRecord {
-        jti: jti.into(),
         grant_id: grant_id.into(),
         expires_at: UnixTime(1000),
     }
@@ -203,7 +203,7 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
             s.redeem_code(
                 &TokenHash::of("c1"),
                 Some(&rt(&format!("r{i}"), "g1")),
-                &at(&format!("j{i}"), "g1"),
+                &at("g1"),
             )
             .await
         }));
@@ -222,7 +222,7 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
 pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1"))
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("g1"))
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -232,7 +232,7 @@ pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(
             s.rotate_refresh_token(
                 &TokenHash::of("r0"),
                 &rt(&format!("r1-{i}"), "g1"),
-                &at(&format!("j1-{i}"), "g1"),
+                &at("g1"),
             )
             .await
         }));
@@ -254,22 +254,148 @@ pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(
     assert!(!old.grant_revoked);
 }
 
+/// RFC 9700 §4.14 under load: codes and refresh tokens of several grants redeemed at the same
+/// time (a backend may commit them together), including a token of a revoked grant. Each
+/// token has exactly one winner, only the winners' replacements exist, and the revoked grant's
+/// token is never rotated.
+pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    for g in ["ga", "gb", "gr"] {
+        s.issue_code(&code(&format!("c-{g}"), g)).await.unwrap();
+        s.redeem_code(
+            &TokenHash::of(&format!("c-{g}")),
+            Some(&rt(&format!("r-{g}"), g)),
+            &at(g),
+        )
+        .await
+        .unwrap();
+    }
+    s.issue_code(&code("c-gc", "gc")).await.unwrap();
+    s.revoke_grant("gr").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        for g in ["ga", "gb", "gr"] {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = s
+                    .rotate_refresh_token(
+                        &TokenHash::of(&format!("r-{g}")),
+                        &rt(&format!("r2-{g}-{i}"), g),
+                        &at(g),
+                    )
+                    .await
+                    .unwrap();
+                (g, i, r)
+            }));
+        }
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = s
+                .redeem_code(
+                    &TokenHash::of("c-gc"),
+                    Some(&rt(&format!("r2-gc-{i}"), "gc")),
+                    &at("gc"),
+                )
+                .await
+                .unwrap();
+            ("gc", i, r)
+        }));
+    }
+    let mut winners = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (g, i, r) = t.await.unwrap();
+        if r == Redeemed::Won {
+            assert!(winners.insert(g, i).is_none(), "two winners for {g}");
+        }
+    }
+    assert_eq!(
+        winners.keys().copied().collect::<Vec<_>>(),
+        ["ga", "gb", "gc"]
+    );
+    for g in ["ga", "gb", "gc"] {
+        for i in 0..8 {
+            let new = s
+                .refresh_token(&TokenHash::of(&format!("r2-{g}-{i}")))
+                .await
+                .unwrap();
+            if winners[g] == i {
+                let Some(new) = new else {
+                    panic!("the winner's replacement for {g} is not stored");
+                };
+                assert_eq!(new.grant.id, g);
+                assert_eq!(new.scope, rt("x", g).scope);
+                assert_eq!(new.expires_at, UnixTime(10_000));
+                assert!(!new.used);
+                assert!(
+                    !s.access_token_revoked(&format!("{g}.j2-{i}"), Some(g), None)
+                        .await
+                        .unwrap()
+                );
+            } else {
+                assert!(new.is_none(), "a loser's replacement was stored for {g}");
+            }
+        }
+    }
+    for i in 0..8 {
+        assert!(
+            s.refresh_token(&TokenHash::of(&format!("r2-gr-{i}")))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        !s.refresh_token(&TokenHash::of("r-gr"))
+            .await
+            .unwrap()
+            .unwrap()
+            .used
+    );
+    s.revoke_grant("ga").await.unwrap();
+    assert!(
+        s.access_token_revoked("ga.j2", Some("ga"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.access_token_revoked("gb.j2", Some("gb"), None)
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("j0", "g1"))
+    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("g1"))
         .await
         .unwrap();
-    assert!(!s.access_token_revoked("j0").await.unwrap());
-    assert!(!s.access_token_revoked("machine-jti").await.unwrap());
+    assert!(
+        !s.access_token_revoked("g1.j0", Some("g1"), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.access_token_revoked("machine-jti", None, None)
+            .await
+            .unwrap()
+    );
     s.revoke_access_token("machine-jti", UnixTime(1000))
         .await
         .unwrap();
     s.revoke_access_token("machine-jti", UnixTime(1000))
         .await
         .unwrap();
-    assert!(s.access_token_revoked("machine-jti").await.unwrap());
-    assert!(!s.access_token_revoked("other-jti").await.unwrap());
+    assert!(
+        s.access_token_revoked("machine-jti", None, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.access_token_revoked("other-jti", None, None)
+            .await
+            .unwrap()
+    );
     s.revoke_grant("g1").await.unwrap();
     assert!(
         s.refresh_token(&TokenHash::of("r0"))
@@ -278,7 +404,34 @@ pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>
             .unwrap()
             .grant_revoked
     );
-    assert!(s.access_token_revoked("j0").await.unwrap());
+    assert!(
+        s.access_token_revoked("g1.j0", Some("g1"), None)
+            .await
+            .unwrap()
+    );
+    // A grant that is not stored (never was, or swept) leaves its tokens revoked: fail closed.
+    assert!(
+        s.access_token_revoked("gone.j0", Some("gone"), None)
+            .await
+            .unwrap()
+    );
+    // So does a subject that is disabled or unknown, when the caller asks about it.
+    assert!(
+        !s.access_token_revoked("m", None, Some("u-alice"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.access_token_revoked("m", None, Some("u-nobody"))
+            .await
+            .unwrap()
+    );
+    s.set_user_disabled("alice", true).await.unwrap();
+    assert!(
+        s.access_token_revoked("m", None, Some("u-alice"))
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
@@ -398,6 +551,30 @@ pub async fn purge_removes_only_expired_rows<S: Store>(s: Arc<S>) {
     assert!(n >= 2, "{n}");
     assert!(s.code(&TokenHash::of("c1")).await.unwrap().is_none());
     assert_eq!(s.session(&sess.id_hash, UnixTime(1)).await.unwrap(), None);
+
+    // RFC 7009 §2.1: a grant whose code and refresh tokens are gone is kept while an access
+    // token issued from it may still be live, so that token's revocation state survives.
+    s.issue_code(&code("c2", "g2")).await.unwrap();
+    let long_lived = AccessTokenRecord {
+        grant_id: "g2".into(),
+        expires_at: UnixTime(5_000),
+    };
+    s.redeem_code(&TokenHash::of("c2"), None, &long_lived)
+        .await
+        .unwrap();
+    s.purge_expired(UnixTime(4_000)).await.unwrap();
+    assert!(s.code(&TokenHash::of("c2")).await.unwrap().is_none());
+    assert!(
+        !s.access_token_revoked("g2.j", Some("g2"), None)
+            .await
+            .unwrap()
+    );
+    s.purge_expired(UnixTime(5_000)).await.unwrap();
+    assert!(
+        s.access_token_revoked("g2.j", Some("g2"), None)
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn login_failures_count_atomically_and_lock<S: Store>(s: Arc<S>) {

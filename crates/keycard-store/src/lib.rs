@@ -173,12 +173,21 @@ pub struct RefreshToken {
     pub user_active: bool,
 }
 
-/// An issued access token's id, recorded so the grant's revocation reaches it.
+/// An access token issued from a grant. Its `jti` names the grant (so the grant's revocation
+/// reaches it without a row per token); the store keeps the grant, and with it that revocation
+/// state, at least until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessTokenRecord {
-    pub jti: String,
     pub grant_id: String,
     pub expires_at: UnixTime,
+}
+
+impl AccessTokenRecord {
+    /// Whether keeping the grant until this token expires needs a write: not when a refresh
+    /// token issued with it outlives it (the grant is kept while any refresh token is stored).
+    pub fn outlives(&self, refresh: Option<&NewRefreshToken>) -> bool {
+        refresh.is_none_or(|r| self.expires_at > r.expires_at)
+    }
 }
 
 /// Outcome of a single-use redemption.
@@ -304,8 +313,16 @@ pub trait Store: Send + Sync + 'static {
         jti: &str,
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Whether an access token was revoked, by `jti` or through its grant.
-    fn access_token_revoked(&self, jti: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Whether an access token was revoked: by `jti`, through `grant` (the grant it was issued
+    /// from, if any) being revoked or gone, or through `user` (its subject, when asked) being
+    /// disabled or removed. A grant stays stored while any access token issued from it may
+    /// still be unexpired (see [`AccessTokenRecord`]). One query, for introspection's sake.
+    fn access_token_revoked(
+        &self,
+        jti: &str,
+        grant: Option<&str>,
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     // Login throttling, shared by every node.
     /// Seconds until either key may try to log in again (0 when neither is locked).

@@ -78,7 +78,7 @@ pub use http::ReqwestClient;
 pub use http::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
 pub use introspect::{Introspection, IntrospectionError, Introspector};
 pub use token::AccessToken;
-pub use validator::{FetchError, ValidationError, Validator, ValidatorOptions};
+pub use validator::{FetchError, LocalVerifier, ValidationError, Validator, ValidatorOptions};
 
 /// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

@@ -316,21 +316,12 @@ impl Validator {
         let at = check_claims(
             jws.claims,
             &self.inner.issuer,
-            &self.inner.audience,
+            Some(&self.inner.audience),
             now,
             self.inner.opts.leeway.as_secs(),
         )?;
         let key = self.key_for(kid).await?;
-        if alg != key.alg_name {
-            return Err(ValidationError::AlgorithmMismatch);
-        }
-        // The algorithm is the key's own; the header never chooses it.
-        let signature = URL_SAFE_NO_PAD
-            .decode(jws.signature)
-            .map_err(|_| ValidationError::BadSignature)?;
-        key.key
-            .verify_sig(jws.signing_input.as_bytes(), &signature)
-            .map_err(|_| ValidationError::BadSignature)?;
+        verify_signature(jws.signing_input, jws.signature, alg, &key)?;
         Ok(at)
     }
 
@@ -517,6 +508,89 @@ impl Validator {
     }
 }
 
+/// Verifies the signature with `key`. The algorithm is the key's own; the header's `alg` must
+/// merely agree with it (RFC 8725 §3.1), it never chooses it.
+fn verify_signature(
+    signing_input: &str,
+    signature: &str,
+    alg: &str,
+    key: &Key,
+) -> Result<(), ValidationError> {
+    if alg != key.alg_name {
+        return Err(ValidationError::AlgorithmMismatch);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| ValidationError::BadSignature)?;
+    key.key
+        .verify_sig(signing_input.as_bytes(), &signature)
+        .map_err(|_| ValidationError::BadSignature)
+}
+
+/// Verification with keys the caller already holds instead of fetching them: an authorization
+/// server checking the access tokens it issued itself (introspection, userinfo).
+///
+/// The rules are [`Validator::validate`]'s (size cap, `typ`, algorithm from the key, `crit`,
+/// `iss`, time) except two: every audience is accepted, the caller deciding which it serves,
+/// and `exp` has no leeway. Keys are parsed once, in [`LocalVerifier::from_jwks`].
+///
+/// ```
+/// # fn demo(jwks: &[u8], token: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// use keycard_validate::LocalVerifier;
+///
+/// let verifier = LocalVerifier::from_jwks("https://auth.example.com", jwks)?;
+/// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+/// let token = verifier.verify(token, now)?;
+/// println!("{} may {:?}", token.sub(), token.scope());
+/// # Ok(())
+/// # }
+/// ```
+pub struct LocalVerifier {
+    issuer: String,
+    keys: HashMap<String, Arc<Key>>,
+    leeway: u64,
+}
+
+impl fmt::Debug for LocalVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalVerifier")
+            .field("issuer", &self.issuer)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl LocalVerifier {
+    /// Parses a JWKS document (RFC 7517 §5) once. Keys this crate cannot use are skipped; a
+    /// document that is not a JWKS, or holds no usable key, is an error.
+    pub fn from_jwks(issuer: impl Into<String>, jwks: &[u8]) -> Result<LocalVerifier, FetchError> {
+        let keys = jwks::parse_jwks(jwks).map_err(FetchError::Malformed)?;
+        if keys.is_empty() {
+            return Err(FetchError::NoUsableKeys);
+        }
+        Ok(LocalVerifier {
+            issuer: issuer.into(),
+            keys,
+            leeway: ValidatorOptions::default().leeway.as_secs(),
+        })
+    }
+
+    /// Verifies a JWT access token at `now` (Unix seconds) and returns its claims.
+    pub fn verify(&self, token: &str, now: u64) -> Result<AccessToken, ValidationError> {
+        let jws = Jws::parse(token)?;
+        let (kid, alg) = check_header(&jws.header)?;
+        let key = self.keys.get(kid).ok_or(ValidationError::UnknownKey)?;
+        verify_signature(jws.signing_input, jws.signature, alg, key)?;
+        let token = check_claims(jws.claims, &self.issuer, None, now, self.leeway)?;
+        // The leeway absorbs clock skew between the issuer's nodes for `iat` and `nbf`, but
+        // the issuer's own clock decides expiry: an expired token is never reported live.
+        if now >= token.exp {
+            return Err(ValidationError::Expired);
+        }
+        Ok(token)
+    }
+}
+
 /// A compact JWS split into its parts, with header and payload decoded but nothing verified.
 struct Jws<'a> {
     header: Map<String, Value>,
@@ -658,7 +732,7 @@ fn required_str(
 fn check_claims(
     claims: Map<String, Value>,
     issuer: &str,
-    audience: &str,
+    audience: Option<&str>,
     now: u64,
     leeway: u64,
 ) -> Result<AccessToken, ValidationError> {
@@ -675,7 +749,9 @@ fn check_claims(
             .ok_or(ValidationError::InvalidClaim("aud"))?,
         _ => return Err(ValidationError::InvalidClaim("aud")),
     };
-    if !aud.iter().any(|a| a == audience) {
+    if let Some(audience) = audience
+        && !aud.iter().any(|a| a == audience)
+    {
         return Err(ValidationError::WrongAudience);
     }
     let exp = required_time(&claims, "exp")?;
@@ -766,7 +842,7 @@ mod tests {
         check_claims(
             claims(v),
             "http://127.0.0.1:8080",
-            "https://api.example.com",
+            Some("https://api.example.com"),
             NOW,
             30,
         )

@@ -28,10 +28,11 @@ pub async fn revoke_post<S: Store>(
         .require("token")
         .map_err(ServerError::token)?
         .to_owned();
-    if let Some(c) = super::introspect::verified_access_token(&app, &token).await {
-        if c.client_id == client.id.as_str() {
+    if let Some(c) = super::introspect::verified_access_token(&app, &token) {
+        if c.client_id() == client.id.as_str() {
+            let exp = i64::try_from(c.exp()).unwrap_or(i64::MAX);
             app.store
-                .revoke_access_token(&c.jti, UnixTime(c.exp))
+                .revoke_access_token(c.jti(), UnixTime(exp))
                 .await?;
             tracing::info!(client = %client.id, "access token revoked");
         }

@@ -291,14 +291,13 @@ async fn issue_user_tokens<S: Store>(
         .as_ref()
         .map(|a| a.access_token_ttl_secs)
         .unwrap_or(s.access_token_ttl_secs);
-    let jti = new_id();
     let at_claims = claims::access_token(
         s.issuer.as_str(),
         &grant.user_id,
         aud,
         client.id.as_str(),
         scope,
-        jti.clone(),
+        claims::grant_jti(&grant.id, &new_id()),
         now,
         ttl,
         Some(grant.auth_time),
@@ -349,7 +348,6 @@ async fn issue_user_tokens<S: Store>(
         },
         refresh,
         record: AccessTokenRecord {
-            jti,
             grant_id: grant.id.clone(),
             expires_at: now.plus(ttl),
         },

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use keycard_protocol::claims::{AccessTokenClaims, ScopedClaims, UserinfoResponse};
+use keycard_protocol::claims::{ScopedClaims, UserinfoResponse, jti_grant};
 use keycard_protocol::form::Params;
 use keycard_protocol::{ErrorCode, OAuthError, ScopeSet};
 use keycard_store::Store;
@@ -69,28 +69,36 @@ pub async fn userinfo<S: Store>(
     body: Bytes,
 ) -> Result<Response, ServerError> {
     let token = bearer_token(&headers, &method, &body)?;
-    let keys = app.keys.current();
-    let claims: AccessTokenClaims =
-        keycard_jose::verify(&token, &keys.jwks, "at+jwt", app.now().secs())
-            .map_err(|_| invalid_token("the access token is invalid or expired"))?;
-    if claims.iss != app.settings.issuer.as_str()
-        || !claims
-            .aud
-            .contains(&app.settings.issuer.userinfo_audience())
+    let claims = super::introspect::verified_access_token(&app, &token)
+        .ok_or_else(|| invalid_token("the access token is invalid or expired"))?;
+    if !claims
+        .aud()
+        .contains(&app.settings.issuer.userinfo_audience())
     {
         return Err(invalid_token("the access token is not for this endpoint"));
     }
-    let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    let scope = ScopeSet::parse(
+        claims
+            .claims()
+            .get("scope")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(""),
+    )
+    .unwrap_or_default();
     if !scope.contains("openid") {
         return Err(ServerError::bearer(OAuthError::new(
             ErrorCode::InsufficientScope,
             "the openid scope is required",
         )));
     }
-    if app.store.access_token_revoked(&claims.jti).await? {
+    if app
+        .store
+        .access_token_revoked(claims.jti(), jti_grant(claims.jti()), None)
+        .await?
+    {
         return Err(invalid_token("the access token was revoked"));
     }
-    let user = match app.store.user_by_id(&claims.sub).await? {
+    let user = match app.store.user_by_id(claims.sub()).await? {
         Some(u) if !u.disabled => u,
         _ => return Err(invalid_token("the user is not active")),
     };

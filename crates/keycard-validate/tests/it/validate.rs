@@ -383,3 +383,53 @@ async fn rfc7515_s7_1_malformed_compact_serialisations_are_refused() {
         assert!(matches!(e, ValidationError::Malformed), "{e:?}");
     }
 }
+
+/// The issuer's own verifier: the same refusals as the validator, any audience accepted, and
+/// no leeway on `exp`.
+#[test]
+fn rfc7662_s2_2_local_verifier_accepts_any_audience_and_no_expired_token() {
+    let k = key(Alg::ES256, "k1");
+    let other = key(Alg::ES256, "k2");
+    let jwks = jwks_of(&[&k.key]).to_string();
+    let v = keycard_validate::LocalVerifier::from_jwks(ISSUER, jwks.as_bytes()).unwrap();
+    let mut c = claims(T0);
+    c["aud"] = json!("https://somebody-else.example.com");
+    let at = v.verify(&access_token(&k.key, &c), T0).unwrap();
+    assert_eq!(at.aud(), ["https://somebody-else.example.com"]);
+    assert_eq!(at.jti(), "jti-1");
+    // Expiry: live one second before `exp`, refused at `exp` (the validator's leeway is not
+    // applied by the issuer to its own clock).
+    let token = access_token(&k.key, &claims(T0));
+    assert!(v.verify(&token, T0 + 299).is_ok());
+    assert!(matches!(
+        v.verify(&token, T0 + 300),
+        Err(ValidationError::Expired)
+    ));
+    // What the validator refuses, this refuses too.
+    assert!(matches!(
+        v.verify(&access_token(&other.key, &claims(T0)), T0),
+        Err(ValidationError::UnknownKey)
+    ));
+    let mut foreign = claims(T0);
+    foreign["iss"] = json!(format!("{ISSUER}/"));
+    assert!(matches!(
+        v.verify(&access_token(&k.key, &foreign), T0),
+        Err(ValidationError::WrongIssuer)
+    ));
+    let id_token = k.key.sign(TokenTyp::IdToken, &claims(T0)).unwrap();
+    assert!(matches!(
+        v.verify(&id_token, T0),
+        Err(ValidationError::WrongType)
+    ));
+    let none = with_header(
+        &token,
+        &json!({"alg": "none", "kid": "k1", "typ": "at+jwt"}),
+    );
+    assert!(matches!(
+        v.verify(&none, T0),
+        Err(ValidationError::DisallowedAlgorithm)
+    ));
+    // A document without a usable key is refused up front.
+    assert!(keycard_validate::LocalVerifier::from_jwks(ISSUER, br#"{"keys":[]}"#).is_err());
+    assert!(keycard_validate::LocalVerifier::from_jwks(ISSUER, b"not json").is_err());
+}
