@@ -16,14 +16,40 @@ fn parse_list(s: &str) -> Result<Vec<String>> {
     serde_json::from_str(s).map_err(|_| corrupt("list column"))
 }
 
-fn hash_col(row: &DbRow, col: &str) -> Result<TokenHash> {
-    let b: Vec<u8> = row.try_get(col).map_err(unavailable)?;
-    TokenHash::from_slice(&b).ok_or_else(|| corrupt("hash column"))
+/// Typed column access by name. Implemented for the sqlx row here and, by the SQLite backend,
+/// for rusqlite's row (its hot-path threads), so a record read by both drivers is mapped once.
+trait Columns {
+    fn text(&self, col: &str) -> Result<String>;
+    fn text_opt(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn flag(&self, col: &str) -> Result<bool>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
 }
 
-fn scope_col(row: &DbRow, col: &str) -> Result<ScopeSet> {
-    let s: String = row.try_get(col).map_err(unavailable)?;
-    ScopeSet::parse(&s).map_err(|_| corrupt("scope column"))
+impl Columns for DbRow {
+    fn text(&self, col: &str) -> Result<String> {
+        self.try_get(col).map_err(unavailable)
+    }
+    fn text_opt(&self, col: &str) -> Result<Option<String>> {
+        self.try_get(col).map_err(unavailable)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.try_get(col).map_err(unavailable)
+    }
+    fn flag(&self, col: &str) -> Result<bool> {
+        self.try_get(col).map_err(unavailable)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+        self.try_get(col).map_err(unavailable)
+    }
+}
+
+fn hash_col(row: &impl Columns, col: &str) -> Result<TokenHash> {
+    TokenHash::from_slice(&row.bytes(col)?).ok_or_else(|| corrupt("hash column"))
+}
+
+fn scope_col(row: &impl Columns, col: &str) -> Result<ScopeSet> {
+    ScopeSet::parse(&row.text(col)?).map_err(|_| corrupt("scope column"))
 }
 
 fn user_from(row: &DbRow) -> Result<User> {
@@ -95,23 +121,54 @@ fn key_from(row: &DbRow) -> Result<StoredKey> {
     })
 }
 
-const GRANT_COLS: &str = "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, \
-     g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
-     g.created_at AS g_created_at, g.revoked AS g_revoked";
+macro_rules! grant_cols {
+    () => {
+        "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, \
+         g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
+         g.created_at AS g_created_at, g.revoked AS g_revoked"
+    };
+}
+const GRANT_COLS: &str = grant_cols!();
 
-fn grant_from(row: &DbRow) -> Result<Grant> {
+fn grant_from(row: &impl Columns) -> Result<Grant> {
     Ok(Grant {
-        id: row.try_get("g_id").map_err(unavailable)?,
-        client_id: row.try_get("g_client_id").map_err(unavailable)?,
-        user_id: row.try_get("g_user_id").map_err(unavailable)?,
+        id: row.text("g_id")?,
+        client_id: row.text("g_client_id")?,
+        user_id: row.text("g_user_id")?,
         scope: scope_col(row, "g_scope")?,
-        audience: row.try_get("g_audience").map_err(unavailable)?,
-        auth_time: UnixTime(row.try_get("g_auth_time").map_err(unavailable)?),
-        sid: row.try_get("g_sid").map_err(unavailable)?,
-        nonce: row.try_get("g_nonce").map_err(unavailable)?,
-        created_at: UnixTime(row.try_get("g_created_at").map_err(unavailable)?),
+        audience: row.text_opt("g_audience")?,
+        auth_time: UnixTime(row.int("g_auth_time")?),
+        sid: row.text_opt("g_sid")?,
+        nonce: row.text_opt("g_nonce")?,
+        created_at: UnixTime(row.int("g_created_at")?),
     })
 }
+
+/// A refresh token with its grant and its user's state, in one query.
+const SQL_REFRESH_TOKEN: &str = concat!(
+    "SELECT r.hash, r.scope, r.expires_at, r.used, ",
+    grant_cols!(),
+    ", (u.id IS NOT NULL AND u.disabled = FALSE) AS user_active FROM refresh_tokens r \
+     JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id WHERE r.hash = $1"
+);
+
+fn refresh_token_from(r: &impl Columns) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        hash: hash_col(r, "hash")?,
+        grant: grant_from(r)?,
+        scope: scope_col(r, "scope")?,
+        expires_at: UnixTime(r.int("expires_at")?),
+        used: r.flag("used")?,
+        grant_revoked: r.flag("g_revoked")?,
+        user_active: r.flag("user_active")?,
+    })
+}
+
+/// Whether an access token is revoked: by `jti` ($1), through its grant ($2, when given:
+/// revoked or gone) or through its user ($3, when given: disabled or gone).
+const SQL_ACCESS_TOKEN_REVOKED: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
+     OR ($2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
+     OR ($3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))";
 
 fn affected(n: u64) -> Result<()> {
     if n == 0 {
@@ -600,28 +657,7 @@ impl Store for SqlStore {
     }
 
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
-        let sql = format!(
-            "SELECT r.hash, r.scope, r.expires_at, r.used, {GRANT_COLS}, \
-             (u.id IS NOT NULL AND u.disabled = FALSE) AS user_active FROM refresh_tokens r \
-             JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id WHERE r.hash = $1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)?;
-        row.map(|r| {
-            Ok(RefreshToken {
-                hash: hash_col(&r, "hash")?,
-                grant: grant_from(&r)?,
-                scope: scope_col(&r, "scope")?,
-                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
-                used: r.try_get("used").map_err(unavailable)?,
-                grant_revoked: r.try_get("g_revoked").map_err(unavailable)?,
-                user_active: r.try_get("user_active").map_err(unavailable)?,
-            })
-        })
-        .transpose()
+        self.read_refresh_token(hash).await
     }
 
     async fn rotate_refresh_token(
@@ -666,20 +702,7 @@ impl Store for SqlStore {
         grant: Option<&str>,
         user: Option<&str>,
     ) -> Result<bool> {
-        let revoked: Option<bool> = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
-             OR ($2 IS NOT NULL AND NOT EXISTS \
-                 (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
-             OR ($3 IS NOT NULL AND NOT EXISTS \
-                 (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))",
-        )
-        .bind(jti)
-        .bind(grant)
-        .bind(user)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(unavailable)?;
-        Ok(revoked.unwrap_or(false))
+        self.read_access_token_revoked(jti, grant, user).await
     }
 
     async fn login_lock(&self, account_key: &str, ip_key: &str, now: UnixTime) -> Result<i64> {

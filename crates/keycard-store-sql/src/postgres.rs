@@ -80,6 +80,31 @@ impl SqlStore {
 }
 
 impl SqlStore {
+    async fn read_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+        let row = sqlx::query(SQL_REFRESH_TOKEN)
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(refresh_token_from).transpose()
+    }
+
+    async fn read_access_token_revoked(
+        &self,
+        jti: &str,
+        grant: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<bool> {
+        let revoked: Option<bool> = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
+            .bind(jti)
+            .bind(grant)
+            .bind(user)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(unavailable)?;
+        Ok(revoked.unwrap_or(false))
+    }
+
     /// PostgreSQL commits concurrent transactions in groups by itself: one transaction each.
     async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;

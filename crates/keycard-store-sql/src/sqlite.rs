@@ -47,6 +47,7 @@ pub struct SqlStore {
     /// Where the janitor's orphan-grant sweep continues.
     grant_cursor: std::sync::Arc<std::sync::Mutex<String>>,
     group: tokio::sync::mpsc::UnboundedSender<(SingleUse, Reply)>,
+    hot_reads: tokio::sync::mpsc::UnboundedSender<HotRead>,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Redeemed>>;
@@ -64,6 +65,16 @@ fn open_group_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> 
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+/// Opens the hot-path reader's read-only connection (WAL: it never waits for the writer).
+fn open_hot_reader(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     Ok(conn)
 }
 
@@ -108,15 +119,11 @@ fn commit_group(
             .map(|op| {
                 in_transaction(conn, &[op])
                     .map(|r| r[0])
-                    .map_err(group_error)
+                    .map_err(driver_error)
             })
             .collect(),
-        Err(e) => vec![Err(group_error(e))],
+        Err(e) => vec![Err(driver_error(e))],
     }
-}
-
-fn group_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// Applies redemptions in one `BEGIN IMMEDIATE` transaction (the write lock is taken up front,
@@ -165,6 +172,144 @@ fn apply_single_use(conn: &rusqlite::Connection, op: &SingleUse) -> rusqlite::Re
     Ok(Redeemed::Won)
 }
 
+/// A read on the token endpoint's and introspection's hot path, answered by the reader thread.
+enum HotRead {
+    RefreshToken(
+        TokenHash,
+        tokio::sync::oneshot::Sender<Result<Option<RefreshToken>>>,
+    ),
+    AccessTokenRevoked {
+        jti: String,
+        grant: Option<String>,
+        user: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Result<bool>>,
+    },
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> Result<String> {
+        self.get(col).map_err(driver_error)
+    }
+    fn text_opt(&self, col: &str) -> Result<Option<String>> {
+        self.get(col).map_err(driver_error)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.get(col).map_err(driver_error)
+    }
+    fn flag(&self, col: &str) -> Result<bool> {
+        self.get(col).map_err(driver_error)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+        self.get(col).map_err(driver_error)
+    }
+}
+
+fn driver_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Answers hot-path reads in batches: everything waiting at that moment is read in one read
+/// transaction (one snapshot, taken after each of those requests was sent, so a revocation
+/// committed before a request is always seen). Through sqlx each read was a hand-off to a
+/// worker thread and back plus its allocations; here a batch costs one wake-up.
+fn hot_reader(
+    mut conn: rusqlite::Connection,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<HotRead>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let tx = conn.transaction();
+        for read in batch {
+            // A caller that stopped waiting needs no answer.
+            match read {
+                HotRead::RefreshToken(hash, reply) => {
+                    let r = match &tx {
+                        Ok(tx) => read_refresh_token(tx, &hash),
+                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                    };
+                    let _ = reply.send(r);
+                }
+                HotRead::AccessTokenRevoked {
+                    jti,
+                    grant,
+                    user,
+                    reply,
+                } => {
+                    let r = match &tx {
+                        Ok(tx) => tx
+                            .prepare_cached(SQL_ACCESS_TOKEN_REVOKED)
+                            .and_then(|mut q| {
+                                q.query_row(rusqlite::params![jti, grant, user], |row| row.get(0))
+                            })
+                            .map_err(driver_error),
+                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        if let Ok(tx) = tx
+            && let Err(e) = tx.commit()
+        {
+            tracing::warn!(error = %e, "ending a read transaction failed");
+        }
+    }
+}
+
+fn read_refresh_token(
+    conn: &rusqlite::Connection,
+    hash: &TokenHash,
+) -> Result<Option<RefreshToken>> {
+    use rusqlite::OptionalExtension;
+    let mut q = conn
+        .prepare_cached(SQL_REFRESH_TOKEN)
+        .map_err(driver_error)?;
+    q.query_row([hash.as_bytes()], |row| Ok(refresh_token_from(row)))
+        .optional()
+        .map_err(driver_error)?
+        .transpose()
+}
+
+impl SqlStore {
+    async fn hot_read<T>(
+        &self,
+        read: HotRead,
+        answer: tokio::sync::oneshot::Receiver<Result<T>>,
+    ) -> Result<T> {
+        let stopped = || StoreError::Unavailable("the SQLite reader thread stopped".into());
+        self.hot_reads.send(read).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn read_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.hot_read(HotRead::RefreshToken(*hash, reply), answer)
+            .await
+    }
+
+    async fn read_access_token_revoked(
+        &self,
+        jti: &str,
+        grant: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let read = HotRead::AccessTokenRevoked {
+            jti: jti.to_owned(),
+            grant: grant.map(str::to_owned),
+            user: user.map(str::to_owned),
+            reply,
+        };
+        self.hot_read(read, answer).await
+    }
+}
+
 impl SqlStore {
     async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -210,7 +355,7 @@ impl SqlStore {
             .await
             .map_err(unavailable)?;
         let (group, rx) = tokio::sync::mpsc::unbounded_channel();
-        let conn = open_group_connection(path).map_err(group_error)?;
+        let conn = open_group_connection(path).map_err(driver_error)?;
         // The thread ends when the last handle to the store (and so the sender) is dropped.
         std::thread::Builder::new()
             .name("keycard-sqlite-group".into())
@@ -218,10 +363,17 @@ impl SqlStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the SQLite group writer: {e}"))
             })?;
+        let (hot_reads, rx) = tokio::sync::mpsc::unbounded_channel();
+        let conn = open_hot_reader(path).map_err(driver_error)?;
+        std::thread::Builder::new()
+            .name("keycard-sqlite-read".into())
+            .spawn(move || hot_reader(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite reader: {e}")))?;
         Ok(SqlStore {
             writer,
             reader,
             group,
+            hot_reads,
             grant_cursor: Default::default(),
         })
     }
