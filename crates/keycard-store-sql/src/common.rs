@@ -850,6 +850,21 @@ enum SingleUse {
     },
 }
 
+impl SingleUse {
+    /// What each backend executes: the statement that marks the code or token used, its hash,
+    /// the refresh token to insert and the access token whose grant must be kept.
+    fn parts(&self) -> (&'static str, &TokenHash, Option<&NewRefreshToken>, &AccessTokenRecord) {
+        match self {
+            SingleUse::Code {
+                hash,
+                refresh,
+                access,
+            } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
+            SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
+        }
+    }
+}
+
 // A single-use redemption's statements, shared by both backends' redemption code (SQLite's
 // runs on its group-commit thread through rusqlite, which binds `$N` by first appearance, so
 // each statement names its parameters in order).

@@ -120,14 +120,7 @@ impl SqlStore {
 /// Applies one redemption on a connection that is already inside a transaction. The
 /// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
 async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
-    let (mark, hash, refresh, access) = match op {
-        SingleUse::Code {
-            hash,
-            refresh,
-            access,
-        } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
-        SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
-    };
+    let (mark, hash, refresh, access) = op.parts();
     let marked = sqlx::query(mark)
         .bind(hash.as_bytes())
         .execute(&mut *conn)

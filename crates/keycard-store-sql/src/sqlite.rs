@@ -55,26 +55,23 @@ type Reply = tokio::sync::oneshot::Sender<Result<Redeemed>>;
 /// Redemptions committed together at most (a bound on one transaction's size).
 const MAX_GROUP: usize = 256;
 
-/// Opens the group writer's connection to a database that sqlx has already migrated (so the
-/// file is in WAL mode, which is a property of the file).
-fn open_group_connection(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+/// Opens one of the hot-path connections to a database that sqlx has already migrated (so
+/// the file is in WAL mode, a property of the file, and a reader never waits for the writer).
+fn open_rusqlite(path: &Path, writer: bool) -> rusqlite::Result<rusqlite::Connection> {
+    let access = if writer {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
     let conn = rusqlite::Connection::open_with_flags(
         path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        access | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    Ok(conn)
-}
-
-/// Opens the hot-path reader's read-only connection (WAL: it never waits for the writer).
-fn open_hot_reader(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    if writer {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+    }
     Ok(conn)
 }
 
@@ -145,14 +142,7 @@ fn in_transaction(
 /// decides the one winner (also between two uses of one token in the same group: the later
 /// one finds it used); a loser writes nothing.
 fn apply_single_use(conn: &rusqlite::Connection, op: &SingleUse) -> rusqlite::Result<Redeemed> {
-    let (mark, hash, refresh, access) = match op {
-        SingleUse::Code {
-            hash,
-            refresh,
-            access,
-        } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
-        SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
-    };
+    let (mark, hash, refresh, access) = op.parts();
     if conn.prepare_cached(mark)?.execute([hash.as_bytes()])? == 0 {
         return Ok(Redeemed::AlreadyUsed);
     }
@@ -355,7 +345,7 @@ impl SqlStore {
             .await
             .map_err(unavailable)?;
         let (group, rx) = tokio::sync::mpsc::unbounded_channel();
-        let conn = open_group_connection(path).map_err(driver_error)?;
+        let conn = open_rusqlite(path, true).map_err(driver_error)?;
         // The thread ends when the last handle to the store (and so the sender) is dropped.
         std::thread::Builder::new()
             .name("keycard-sqlite-group".into())
@@ -364,7 +354,7 @@ impl SqlStore {
                 StoreError::Unavailable(format!("cannot start the SQLite group writer: {e}"))
             })?;
         let (hot_reads, rx) = tokio::sync::mpsc::unbounded_channel();
-        let conn = open_hot_reader(path).map_err(driver_error)?;
+        let conn = open_rusqlite(path, false).map_err(driver_error)?;
         std::thread::Builder::new()
             .name("keycard-sqlite-read".into())
             .spawn(move || hot_reader(conn, rx))
