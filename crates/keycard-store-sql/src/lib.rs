@@ -152,4 +152,135 @@ mod tests {
         assert_eq!(dir("sqlite"), dir("postgres"));
         assert_eq!(dir("sqlite"), super::migration_names());
     }
+
+    /// The PostgreSQL side of migration 4 with rows in place (needs `KEYCARD_TEST_PG_URL`).
+    #[tokio::test]
+    async fn migration_4_moves_access_token_horizons_into_grants_on_postgres() {
+        let Ok(url) = std::env::var("KEYCARD_TEST_PG_URL") else {
+            eprintln!("SKIPPED migration_4 on PostgreSQL: KEYCARD_TEST_PG_URL is not set");
+            return;
+        };
+        let schema = format!("kc_test_m4_{}", std::process::id());
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        )))
+        .execute(&admin)
+        .await
+        .unwrap();
+        let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.options([("search_path", schema.as_str())]))
+            .await
+            .unwrap();
+        for step in &super::STEPS[..3] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(step.postgres))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at, revoked) \
+                 VALUES ('g1', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, TRUE), \
+                        ('g2', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, FALSE); \
+             INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ('j1', 'g1', 500), ('j2', 'g1', 900);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(super::STEPS[3].postgres))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let grants: Vec<(String, i64, bool)> =
+            sqlx::query_as("SELECT id, tokens_until, revoked FROM grants ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(grants, [("g1".into(), 900, true), ("g2".into(), 0, false)]);
+        let gone: Option<String> = sqlx::query_scalar("SELECT to_regclass('access_tokens')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(gone, None);
+        pool.close().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
+    /// Rows written before migration 4 (access tokens stored one row each) survive it: the
+    /// grant keeps its horizon and its revocation flag, codes and refresh tokens keep every
+    /// column through the SQLite table rebuild.
+    #[tokio::test]
+    async fn migration_4_moves_access_token_horizons_into_grants() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for step in &super::STEPS[..3] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(step.sqlite))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at, revoked) \
+                 VALUES ('g1', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, TRUE), \
+                        ('g2', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, FALSE); \
+             INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ('j1', 'g1', 500), ('j2', 'g1', 900); \
+             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (x'0102', 'g1', 'openid offline_access', 700, TRUE); \
+             INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used) \
+                 VALUES (x'0304', 'g2', 'https://app/cb', TRUE, 'chal', 60, FALSE);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(super::STEPS[3].sqlite))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let grants: Vec<(String, i64, bool)> =
+            sqlx::query_as("SELECT id, tokens_until, revoked FROM grants ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(grants, [("g1".into(), 900, true), ("g2".into(), 0, false)]);
+        let rt = sqlx::query("SELECT * FROM refresh_tokens")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(rt.get::<Vec<u8>, _>("hash"), [1, 2]);
+        assert_eq!(rt.get::<String, _>("grant_id"), "g1");
+        assert_eq!(rt.get::<String, _>("scope"), "openid offline_access");
+        assert_eq!(rt.get::<i64, _>("expires_at"), 700);
+        assert!(rt.get::<bool, _>("used"));
+        let code = sqlx::query("SELECT * FROM codes")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(code.get::<Vec<u8>, _>("hash"), [3, 4]);
+        assert_eq!(code.get::<String, _>("redirect_uri"), "https://app/cb");
+        assert_eq!(code.get::<String, _>("code_challenge"), "chal");
+        assert!(code.get::<bool, _>("redirect_uri_sent"));
+        assert!(!code.get::<bool, _>("used"));
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('access_tokens', 'codes', 'refresh_tokens')",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(tables.len(), 2, "access_tokens is gone");
+        assert!(tables.iter().all(|(_, sql)| sql.contains("WITHOUT ROWID")));
+        let indexes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+             ('codes_grant_id', 'codes_expires_at', 'refresh_tokens_grant_id', 'refresh_tokens_expires_at')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, 4);
+    }
 }
