@@ -65,7 +65,7 @@ pub(crate) fn router(
     let http = Arc::new(ReqwestClient::new().map_err(|e| anyhow::anyhow!("{e}"))?);
     let validator = Validator::new(issuer, audience, http.clone(), ValidatorOptions::default());
     let introspector = Introspector::new(
-        &format!("{issuer}/introspect"),
+        format!("{issuer}/introspect"),
         client_id,
         client_secret,
         http,

@@ -340,7 +340,7 @@ mod tests {
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(bytes).unwrap();
         assert!(verify::<serde_json::Value>(&flipped, &jwks, "at+jwt", 1_000).is_err());
-        assert_eq!(format!("{key:?}").contains("inner"), false);
+        assert!(!format!("{key:?}").contains("inner"));
     }
 
     #[test]

@@ -194,11 +194,10 @@ fn default_scope(flow: Flow, client: &Client, api: Option<&Api>) -> ScopeSet {
         (Flow::Machine, None) => ScopeSet::default(),
         (Flow::User, _) => {
             let mut s = ScopeSet::default();
-            if client.scopes.contains("openid") {
-                if let Ok(openid) = Scope::parse("openid") {
+            if client.scopes.contains("openid")
+                && let Ok(openid) = Scope::parse("openid") {
                     s.insert(openid);
                 }
-            }
             s
         }
     }

@@ -37,13 +37,11 @@ impl<V: Clone> TtlCache<V> {
             return load.await;
         }
         let now = Instant::now();
-        if let Ok(m) = self.map.read() {
-            if let Some((at, v)) = m.get(key) {
-                if now.duration_since(*at) < self.ttl {
+        if let Ok(m) = self.map.read()
+            && let Some((at, v)) = m.get(key)
+                && now.duration_since(*at) < self.ttl {
                     return Ok(v.clone());
                 }
-            }
-        }
         let v = load.await?;
         if let Ok(mut m) = self.map.write() {
             if m.len() >= self.max_entries {

@@ -342,6 +342,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// Authenticates a request by asking the authorization server (RFC 7662) instead of checking
+/// the token locally: for high-risk routes, where a revoked token must be refused at once.
+///
+/// ```no_run
+/// # use keycard_validate::{introspect_request, Introspector, RequireScopes};
+/// # async fn f(i: &Introspector, headers: &axum::http::HeaderMap) {
+/// match introspect_request(i, headers, &RequireScopes::all(["orders:write"])).await {
+///     Ok(token) => { /* token.sub, token.client_id, ... */ }
+///     Err(e) => { let _response = e.to_response(Some("orders")); }
+/// }
+/// # }
+/// ```
+pub async fn introspect_request(
+    introspector: &crate::Introspector,
+    headers: &HeaderMap,
+    required: &RequireScopes,
+) -> Result<crate::Introspection, BearerError> {
+    let token = bearer_token(headers)?;
+    let answer = introspector
+        .introspect(token)
+        .await
+        .map_err(BearerError::IntrospectionUnavailable)?;
+    if !answer.active {
+        return Err(BearerError::Inactive);
+    }
+    if !required.scopes.iter().all(|s| answer.has_scope(s)) {
+        return Err(BearerError::InsufficientScope(required.clone()));
+    }
+    Ok(answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,35 +431,4 @@ mod tests {
         let r = BearerError::NoToken.into_response();
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer");
     }
-}
-
-/// Authenticates a request by asking the authorization server (RFC 7662) instead of checking
-/// the token locally: for high-risk routes, where a revoked token must be refused at once.
-///
-/// ```no_run
-/// # use keycard_validate::{introspect_request, Introspector, RequireScopes};
-/// # async fn f(i: &Introspector, headers: &axum::http::HeaderMap) {
-/// match introspect_request(i, headers, &RequireScopes::all(["orders:write"])).await {
-///     Ok(token) => { /* token.sub, token.client_id, ... */ }
-///     Err(e) => { let _response = e.to_response(Some("orders")); }
-/// }
-/// # }
-/// ```
-pub async fn introspect_request(
-    introspector: &crate::Introspector,
-    headers: &HeaderMap,
-    required: &RequireScopes,
-) -> Result<crate::Introspection, BearerError> {
-    let token = bearer_token(headers)?;
-    let answer = introspector
-        .introspect(token)
-        .await
-        .map_err(BearerError::IntrospectionUnavailable)?;
-    if !answer.active {
-        return Err(BearerError::Inactive);
-    }
-    if !required.scopes.iter().all(|s| answer.has_scope(s)) {
-        return Err(BearerError::InsufficientScope(required.clone()));
-    }
-    Ok(answer)
 }

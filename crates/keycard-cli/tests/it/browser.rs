@@ -50,11 +50,10 @@ impl ChromeDriver {
                     std::fs::read_to_string(log).unwrap_or_default()
                 );
             }
-            if let Ok(r) = http.get(format!("{}/status", d.url)).send().await {
-                if r.status().is_success() {
+            if let Ok(r) = http.get(format!("{}/status", d.url)).send().await
+                && r.status().is_success() {
                     return d;
                 }
-            }
             assert!(
                 Instant::now() < deadline,
                 "chromedriver not ready within 15 s"

@@ -122,11 +122,10 @@ impl Keycard {
             {
                 panic!("keycard exited early with {status}\n{}", self.logs());
             }
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status() == reqwest::StatusCode::OK {
+            if let Ok(r) = http.get(&url).send().await
+                && r.status() == reqwest::StatusCode::OK {
                     return;
                 }
-            }
             if Instant::now() > deadline {
                 panic!("{url} not ready within 15 s\n{}", self.logs());
             }
