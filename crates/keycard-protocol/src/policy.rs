@@ -195,9 +195,10 @@ fn default_scope(flow: Flow, client: &Client, api: Option<&Api>) -> ScopeSet {
         (Flow::User, _) => {
             let mut s = ScopeSet::default();
             if client.scopes.contains("openid")
-                && let Ok(openid) = Scope::parse("openid") {
-                    s.insert(openid);
-                }
+                && let Ok(openid) = Scope::parse("openid")
+            {
+                s.insert(openid);
+            }
             s
         }
     }

@@ -115,10 +115,7 @@ fn strip_loopback<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Picks the redirect URI for an authorization request (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1):
 /// the requested one if it matches a registration; with none requested, the only registered URI.
-pub fn select(
-    registered: &[RedirectUri],
-    requested: Option<&str>,
-) -> Result<String, OAuthError> {
+pub fn select(registered: &[RedirectUri], requested: Option<&str>) -> Result<String, OAuthError> {
     match requested {
         Some(r) => registered
             .iter()

@@ -39,9 +39,10 @@ impl<V: Clone> TtlCache<V> {
         let now = Instant::now();
         if let Ok(m) = self.map.read()
             && let Some((at, v)) = m.get(key)
-                && now.duration_since(*at) < self.ttl {
-                    return Ok(v.clone());
-                }
+            && now.duration_since(*at) < self.ttl
+        {
+            return Ok(v.clone());
+        }
         let v = load.await?;
         if let Ok(mut m) = self.map.write() {
             if m.len() >= self.max_entries {

@@ -1,8 +1,9 @@
 //! The SQLite backend (embedded, the default).
 //!
-//! Writes go through a pool of exactly one connection, so SQLite's single writer never sees lock
-//! contention between our own connections (no `SQLITE_BUSY` storms); reads use a separate
-//! read-only pool and, thanks to WAL, never wait for the writer. With one writer connection a
+//! Writes other than redemptions go through a sqlx pool of exactly one connection; reads use a
+//! separate read-only pool and, thanks to WAL, never wait for the writer. The hot path —
+//! redemptions and the two reads every refresh or introspection makes — runs on two threads
+//! with rusqlite connections of their own (below). With one sqlx writer connection a
 //! plain deferred `BEGIN` cannot deadlock on a lock upgrade, so transactions use sqlx's own
 //! `begin()`, whose cancellation handling is safe (a custom `begin_with` statement interrupted by
 //! a dropped request could leave a pooled connection inside a transaction nobody commits).
@@ -115,7 +116,7 @@ fn commit_group(
             .iter()
             .map(|op| {
                 in_transaction(conn, &[op])
-                    .map(|r| r[0])
+                    .and_then(|mut r| r.pop().ok_or(rusqlite::Error::QueryReturnedNoRows))
                     .map_err(driver_error)
             })
             .collect(),
@@ -303,7 +304,7 @@ impl SqlStore {
 impl SqlStore {
     async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let stopped = || StoreError::Unavailable("the SQLite writer task stopped".into());
+        let stopped = || StoreError::Unavailable("the SQLite group writer thread stopped".into());
         self.group.send((op, reply)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

@@ -51,9 +51,10 @@ impl ChromeDriver {
                 );
             }
             if let Ok(r) = http.get(format!("{}/status", d.url)).send().await
-                && r.status().is_success() {
-                    return d;
-                }
+                && r.status().is_success()
+            {
+                return d;
+            }
             assert!(
                 Instant::now() < deadline,
                 "chromedriver not ready within 15 s"

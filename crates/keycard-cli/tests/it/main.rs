@@ -123,9 +123,10 @@ impl Keycard {
                 panic!("keycard exited early with {status}\n{}", self.logs());
             }
             if let Ok(r) = http.get(&url).send().await
-                && r.status() == reqwest::StatusCode::OK {
-                    return;
-                }
+                && r.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
             if Instant::now() > deadline {
                 panic!("{url} not ready within 15 s\n{}", self.logs());
             }

@@ -148,9 +148,10 @@ impl Node {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = http().get(format!("{}/readyz", node.base)).send().await
-                && r.status() == 200 {
-                    return node;
-                }
+                && r.status() == 200
+            {
+                return node;
+            }
             assert!(Instant::now() < deadline, "node {} not ready", node.base);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

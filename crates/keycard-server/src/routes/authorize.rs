@@ -264,9 +264,10 @@ async fn proceed<S: Store>(
                 );
             };
             if let Some(t) = &txn
-                && let Err(e) = app.store.delete_txn(&t.stored.id_hash).await {
-                    return store_failure(app, e);
-                }
+                && let Err(e) = app.store.delete_txn(&t.stored.id_hash).await
+            {
+                return store_failure(app, e);
+            }
             match issue_code(app, &req, &s).await {
                 Ok(to) => with_jar(jar, redirect_303(&to)),
                 Err(e) => store_failure(app, e),
@@ -274,9 +275,10 @@ async fn proceed<S: Store>(
         }
         Decision::Fail(e) => {
             if let Some(t) = &txn
-                && let Err(e) = app.store.delete_txn(&t.stored.id_hash).await {
-                    return store_failure(app, e);
-                }
+                && let Err(e) = app.store.delete_txn(&t.stored.id_hash).await
+            {
+                return store_failure(app, e);
+            }
             error_redirect(app, &req, &e)
         }
     }
@@ -577,9 +579,10 @@ pub async fn login_post<S: Store>(
     }
     // A new session id on every login (session fixation); the old one, if any, is dropped.
     if let Some(old) = jar.get(&app.settings.cookie_name("keycard_session"))
-        && let Err(e) = app.store.delete_session(&TokenHash::of(old.value())).await {
-            return store_failure(&app, e);
-        }
+        && let Err(e) = app.store.delete_session(&TokenHash::of(old.value())).await
+    {
+        return store_failure(&app, e);
+    }
     if let Err(e) = app
         .store
         .set_txn_authenticated(&t.stored.id_hash, &user.id)
@@ -769,9 +772,10 @@ pub async fn logout_post<S: Store>(
     }
     let name = app.settings.cookie_name("keycard_session");
     if let Some(c) = jar.get(&name)
-        && let Err(e) = app.store.delete_session(&TokenHash::of(c.value())).await {
-            return store_failure(&app, e);
-        }
+        && let Err(e) = app.store.delete_session(&TokenHash::of(c.value())).await
+    {
+        return store_failure(&app, e);
+    }
     let jar = jar.remove(cookie(&app, "keycard_session", String::new()));
     with_jar(
         jar,

@@ -38,10 +38,11 @@ pub async fn revoke_post<S: Store>(
         }
     } else if let Ok(secret) = Secret::parse(&token)
         && let Some(rt) = app.store.refresh_token(&secret.hash()).await?
-            && rt.grant.client_id == client.id.as_str() {
-                app.store.revoke_grant(&rt.grant.id).await?;
-                tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");
-            }
+        && rt.grant.client_id == client.id.as_str()
+    {
+        app.store.revoke_grant(&rt.grant.id).await?;
+        tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");
+    }
     let mut r = StatusCode::OK.into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
