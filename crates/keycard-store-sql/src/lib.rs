@@ -153,6 +153,13 @@ mod tests {
         assert_eq!(dir("sqlite"), super::migration_names());
     }
 
+    /// Rows as migration 3 left them, the same on both backends: a revoked grant with two
+    /// stored access tokens and a live grant with none.
+    const PRE_4_GRANTS: &str = "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at, revoked) \
+         VALUES ('g1', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, TRUE), \
+                ('g2', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, FALSE); \
+         INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ('j1', 'g1', 500), ('j2', 'g1', 900);";
+
     /// The PostgreSQL side of migration 4 with rows in place (needs `KEYCARD_TEST_PG_URL`).
     #[tokio::test]
     async fn migration_4_moves_access_token_horizons_into_grants_on_postgres() {
@@ -180,15 +187,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        sqlx::raw_sql(
-            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at, revoked) \
-                 VALUES ('g1', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, TRUE), \
-                        ('g2', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, FALSE); \
-             INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ('j1', 'g1', 500), ('j2', 'g1', 900);",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
+        sqlx::raw_sql(PRE_4_GRANTS).execute(&pool).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(super::STEPS[3].postgres))
             .execute(&pool)
             .await
@@ -226,12 +225,9 @@ mod tests {
                 .await
                 .unwrap();
         }
+        sqlx::raw_sql(PRE_4_GRANTS).execute(&pool).await.unwrap();
         sqlx::raw_sql(
-            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at, revoked) \
-                 VALUES ('g1', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, TRUE), \
-                        ('g2', 'app', 'u1', 'openid', NULL, 10, 's', NULL, 10, FALSE); \
-             INSERT INTO access_tokens (jti, grant_id, expires_at) VALUES ('j1', 'g1', 500), ('j2', 'g1', 900); \
-             INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (x'0102', 'g1', 'openid offline_access', 700, TRUE); \
+            "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) VALUES (x'0102', 'g1', 'openid offline_access', 700, TRUE); \
              INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used) \
                  VALUES (x'0304', 'g2', 'https://app/cb', TRUE, 'chal', 60, FALSE);",
         )

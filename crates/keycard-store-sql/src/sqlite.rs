@@ -76,18 +76,24 @@ fn open_rusqlite(path: &Path, writer: bool) -> rusqlite::Result<rusqlite::Connec
     Ok(conn)
 }
 
+/// Blocks for the next request, then takes every request already waiting behind it (at most
+/// [`MAX_GROUP`]); `None` when every sender is gone. Both hot-path threads work in such batches.
+fn next_batch<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Option<Vec<T>> {
+    let mut batch = vec![rx.blocking_recv()?];
+    while batch.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 fn group_writer(
     mut conn: rusqlite::Connection,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(SingleUse, Reply)>,
 ) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut rx) {
         let started = std::time::Instant::now();
         let results = commit_group(&mut conn, &batch);
         tracing::debug!(
@@ -207,24 +213,16 @@ fn hot_reader(
     mut conn: rusqlite::Connection,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<HotRead>,
 ) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut rx) {
         let tx = conn.transaction();
         for read in batch {
+            let conn = tx
+                .as_ref()
+                .map_err(|e| StoreError::Unavailable(e.to_string()));
             // A caller that stopped waiting needs no answer.
             match read {
                 HotRead::RefreshToken(hash, reply) => {
-                    let r = match &tx {
-                        Ok(tx) => read_refresh_token(tx, &hash),
-                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
-                    };
-                    let _ = reply.send(r);
+                    let _ = reply.send(conn.and_then(|c| read_refresh_token(c, &hash)));
                 }
                 HotRead::AccessTokenRevoked {
                     jti,
@@ -232,15 +230,13 @@ fn hot_reader(
                     user,
                     reply,
                 } => {
-                    let r = match &tx {
-                        Ok(tx) => tx
-                            .prepare_cached(SQL_ACCESS_TOKEN_REVOKED)
+                    let r = conn.and_then(|c| {
+                        c.prepare_cached(SQL_ACCESS_TOKEN_REVOKED)
                             .and_then(|mut q| {
                                 q.query_row(rusqlite::params![jti, grant, user], |row| row.get(0))
                             })
-                            .map_err(driver_error),
-                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
-                    };
+                            .map_err(driver_error)
+                    });
                     let _ = reply.send(r);
                 }
             }
