@@ -15,7 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use keycard_validate::{
-    Bearer, BearerLayer, Introspector, RequireScopes, ReqwestClient, Validator, ValidatorOptions,
+    Bearer, Clock as _, BearerLayer, Introspector, RequireScopes, ReqwestClient, Validator, ValidatorOptions,
     introspect_request,
 };
 use serde_json::json;
@@ -128,9 +128,7 @@ pub(crate) async fn bench_validate(seconds: u64, alg: keycard_jose::Alg) -> anyh
     let (key, _) = SigningKey::generate(alg, "bench".into())?;
     let jwks = keycard_jose::jwks_json(&[key.public_jwk()]).to_string();
     let iss = "https://id.example.com";
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
+    let now = keycard_validate::SystemClock.now();
     let token = key.sign(
         TokenTyp::AccessToken,
         &json!({ "iss": iss, "sub": "u1", "aud": "https://api.example.com", "exp": now + 3600, "iat": now,

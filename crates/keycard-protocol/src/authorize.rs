@@ -313,10 +313,14 @@ mod tests {
         })
     }
 
+    /// A case: its name, the query string, and the expected failure (whether it may redirect,
+    /// and the error code), if any.
+    type ErrorCase<'a> = (&'a str, &'a str, Option<(bool, ErrorCode)>);
+
     #[test]
     fn rfc6749_s4_1_2_1_error_table() {
         use ErrorCode::*;
-        let cases: &[(&str, &str, Option<(bool, ErrorCode)>)] = &[
+        let cases: &[ErrorCase] = &[
             ("happy path", OK, None),
             (
                 "unregistered redirect",

@@ -1,8 +1,12 @@
 //! Test fixtures: a real Keycard server on 127.0.0.1:0 with a temporary database and an
 //! advanceable clock. The database is SQLite, or PostgreSQL (a fresh schema per server in the
 //! database named by `KEYCARD_TEST_PG_URL`) when `KEYCARD_TEST_BACKEND=postgres`, so the same
-//! black-box suite checks both backends byte for byte. Plus plus a tiny cookie-keeping "browser" (reqwest, redirects off) that walks
-//! the authorize → login → consent pages like a user would.
+//! black-box suite checks both backends byte for byte. Plus a tiny cookie-keeping "browser"
+//! (reqwest, redirects off) that walks the authorize → login → consent pages like a user would.
+//!
+//! Only tests use this crate, so a failed set-up step panics with its message: the test fails
+//! at the step that broke instead of threading errors through every fixture call.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,6 +5,8 @@
 //! Every test starts its own server process on a free port with a fresh SQLite database in a
 //! temporary directory; the process is killed when the test's [`Keycard`] handle drops.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
+
 mod browser;
 mod demo_api;
 mod interop;
@@ -48,6 +50,12 @@ pub struct Keycard {
 impl std::fmt::Debug for Keycard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keycard").field("base", &self.base).finish()
+    }
+}
+
+impl Default for Keycard {
+    fn default() -> Keycard {
+        Keycard::new()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Black-box HTTP tests over 127.0.0.1, one binary; files are named after the RFC they check
 //! and tests after the section.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
+
 mod oidc_core;
 mod pages;
 mod rfc6749_authorize;
