@@ -115,6 +115,15 @@ pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> PathBuf {
     PathBuf::from(format!("{}.key", db.split('?').next().unwrap_or(db)))
 }
 
+/// Where the master key comes from, for messages: the environment variable's name or the file's
+/// path (never the key).
+pub(crate) fn master_key_source(file: &FileConfig, db_url: &str) -> String {
+    if std::env::var_os("KEYCARD_MASTER_KEY").is_some() {
+        return "KEYCARD_MASTER_KEY".into();
+    }
+    master_key_path(file, db_url).display().to_string()
+}
+
 /// Loads the master key from `KEYCARD_MASTER_KEY` (base64url, 32 bytes) or its file, creating
 /// the file with mode 0600 on first use.
 pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<MasterKey> {

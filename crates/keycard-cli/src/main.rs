@@ -63,6 +63,13 @@ enum Cmd {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Write a consistent copy of the SQLite database to PATH (safe while the server runs).
+    /// The signing keys in it stay encrypted under the master key, which is not copied: keep
+    /// the key apart from the backup. With PostgreSQL, use pg_dump.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: std::path::PathBuf,
+    },
     /// Print a fresh PKCE code_verifier and its S256 code_challenge.
     Pkce,
     /// Run the demo photos/orders API (a resource server built on keycard-validate).
@@ -315,6 +322,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Cmd::Backup { path } => backup(&db_url, &file, &path, cli.json).await,
         Cmd::Migrate => {
             open_store(&db_url, true).await?;
             say(cli.json, json!({ "migrated": true }), "migrations applied");
@@ -346,6 +354,38 @@ async fn open_store(url: &str, migrate: bool) -> anyhow::Result<AnyStore> {
                 .context("connecting to PostgreSQL")?,
         ),
     })
+}
+
+/// `keycard backup PATH`: `VACUUM INTO` on SQLite; PostgreSQL has its own tools.
+async fn backup(
+    db_url: &str,
+    file: &config::FileConfig,
+    path: &std::path::Path,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let AnyStore::Sqlite(store) = open_store(db_url, true).await? else {
+        bail!("keycard backup copies a SQLite database; back up PostgreSQL with pg_dump");
+    };
+    if path.exists() {
+        bail!("{} already exists; a backup never overwrites", path.display());
+    }
+    store
+        .backup_into(path)
+        .await
+        .with_context(|| format!("writing the backup to {}", path.display()))?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let key = config::master_key_source(file, db_url);
+    say(
+        json_out,
+        json!({ "backup": path.display().to_string(), "bytes": bytes, "master_key": key }),
+        &format!(
+            "wrote {} ({bytes} bytes)\nits signing keys are encrypted under the master key ({key}); \
+             keep that key apart from the backup. To restore, serve the copy with the same key \
+             (as <copy>.key, or KEYCARD_MASTER_KEY_FILE / KEYCARD_MASTER_KEY).",
+            path.display()
+        ),
+    );
+    Ok(())
 }
 
 fn say(json: bool, v: serde_json::Value, text: &str) {

@@ -1,12 +1,13 @@
 //! End-to-end tests of the real `keycard` binary: a third-party OIDC library against it
 //! (`interop`), real Chromium through the login and consent pages (`browser`), and the
-//! README's `keycard demo` quick start (`readme`).
+//! README's `keycard demo` quick start (`readme`), and `keycard backup` (`backup`).
 //!
 //! Every test starts its own server process on a free port with a fresh SQLite database in a
 //! temporary directory; the process is killed when the test's [`Keycard`] handle drops.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
+mod backup;
 mod browser;
 mod demo_api;
 mod interop;
