@@ -108,11 +108,11 @@ pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> PathBuf {
     if let Some(p) = &file.master_key_file {
         return p.clone();
     }
-    let db = db_url
-        .strip_prefix("sqlite://")
-        .or_else(|| db_url.strip_prefix("sqlite:"))
-        .unwrap_or(db_url);
-    PathBuf::from(format!("{}.key", db.split('?').next().unwrap_or(db)))
+    let mut key = keycard_store_sql::sqlite::path_of_url(db_url)
+        .as_os_str()
+        .to_owned();
+    key.push(".key");
+    PathBuf::from(key)
 }
 
 /// Where the master key comes from, for messages: the environment variable's name or the file's

@@ -363,13 +363,19 @@ async fn backup(
     path: &std::path::Path,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let AnyStore::Sqlite(store) = open_store(db_url, true).await? else {
+    let AnyStoreUrl::Sqlite(url) = AnyStoreUrl::parse(db_url).map_err(anyhow::Error::msg)? else {
         bail!("keycard backup copies a SQLite database; back up PostgreSQL with pg_dump");
     };
+    let source = keycard_store_sql::sqlite::path_of_url(&url);
+    if !source.exists() {
+        bail!("no SQLite database at {}", source.display());
+    }
     if path.exists() {
         bail!("{} already exists; a backup never overwrites", path.display());
     }
-    store
+    SqliteStore::open(source)
+        .await
+        .with_context(|| format!("opening {}", source.display()))?
         .backup_into(path)
         .await
         .with_context(|| format!("writing the backup to {}", path.display()))?;

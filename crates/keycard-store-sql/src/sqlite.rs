@@ -321,6 +321,15 @@ impl SqlStore {
     }
 }
 
+/// The file a `sqlite://path` URL (or a bare path) names; query parameters are ignored.
+pub fn path_of_url(url: &str) -> &Path {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    Path::new(path.split('?').next().unwrap_or(path))
+}
+
 /// The public name of the SQLite store.
 pub type SqliteStore = SqlStore;
 
@@ -399,12 +408,7 @@ impl SqlStore {
 
     /// Opens from a `sqlite://path` URL (or a bare path).
     pub async fn open_url(url: &str) -> Result<Self> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let path = path.split('?').next().unwrap_or(path);
-        Self::open(Path::new(path)).await
+        Self::open(path_of_url(url)).await
     }
 }
 

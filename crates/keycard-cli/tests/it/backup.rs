@@ -97,3 +97,22 @@ async fn backup_of_a_running_server_restores_users_clients_and_keys() {
         "{users}"
     );
 }
+
+#[test]
+fn backup_of_a_missing_database_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.db");
+    let copy = dir.path().join("copy.db");
+    let out = Command::new(BIN)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", missing.display()))
+        .arg("backup")
+        .arg(&copy)
+        .output()
+        .expect("run keycard backup");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no SQLite database at"), "{stderr}");
+    assert!(!missing.exists(), "the source was not created");
+    assert!(!copy.exists(), "no copy was written");
+}
