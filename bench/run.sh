@@ -448,8 +448,10 @@ phase_keycard() { # ALG
     export BENCH_COOKIE; BENCH_COOKIE=$(jget "$dir/login-setup.json" cookie)
     export BENCH_ORIGIN="$base" BENCH_EXPECT=303 BENCH_AUTH="" BENCH_ACCEPT="text/html,application/xhtml+xml"
     log "keycard login: POST /login answered 303 -> $(jget "$dir/login-setup.json" location); warmup ${WARMUP}s, then ${DURATION}s"
+    argon2_raw before
     wrk_run "$RAW/keycard-login.warmup.txt" "$WARMUP" "$LUA/post.lua" "$base/login"
     measure "keycard-login" "$pid" "$LUA/post.lua" "$base/login"
+    argon2_raw after
   fi
 
   stop_pid "$pid"
@@ -478,12 +480,23 @@ phase_keycard() { # ALG
   log "keycard $alg: ready median ${med} ms (${runs[*]}); idle RSS fresh ${idle_fresh} KiB, restart ${idle_restart} KiB"
 }
 
-phase_argon2() {
-  log "keycard bench argon2 --seconds 5 --threads 2"
-  "$KEYCARD_BIN" bench argon2 --seconds 5 --threads 2 --json > "$RAW/argon2.txt" || die "keycard bench argon2 failed"
+# argon2_raw WHEN: the raw hash rate (2 threads, reused buffers) into $RAW/argon2-WHEN.json.
+argon2_raw() {
+  local when=$1
+  log "keycard bench argon2 --seconds 3 --threads 2 ($when the login phase)"
+  "$KEYCARD_BIN" bench argon2 --seconds 3 --threads 2 --json > "$RAW/argon2-$when.txt" || die "keycard bench argon2 failed"
   node -e 'const t=require("fs").readFileSync(process.argv[1],"utf8"); const m=t.match(/\{[\s\S]*\}/); const j=JSON.parse(m[0]); if(!(j.hashes_per_sec>0)) throw new Error("no hashes_per_sec"); console.log(JSON.stringify(j))' \
-    "$RAW/argon2.txt" > "$RAW/argon2.json" || die "cannot parse argon2 output: $(cat "$RAW/argon2.txt")"
-  log "argon2id raw: $(jget "$RAW/argon2.json" hashes_per_sec) hashes/s"
+    "$RAW/argon2-$when.txt" > "$RAW/argon2-$when.json" || die "cannot parse argon2 output: $(cat "$RAW/argon2-$when.txt")"
+}
+
+# The login's baseline, measured right before and right after it (the server idle, holding
+# its buffers) and averaged: a neighbour's load on this shared VM then weighs on both sides of
+# the ratio alike instead of on one.
+phase_argon2() {
+  node -e 'const f=n=>JSON.parse(require("fs").readFileSync(n,"utf8")); const a=f(process.argv[1]), b=f(process.argv[2]);
+    console.log(JSON.stringify({hashes_per_sec:(a.hashes_per_sec+b.hashes_per_sec)/2, threads:a.threads, before:a.hashes_per_sec, after:b.hashes_per_sec}))' \
+    "$RAW/argon2-before.json" "$RAW/argon2-after.json" > "$RAW/argon2.json" || die "argon2 baseline not measured"
+  log "argon2id raw: $(jget "$RAW/argon2.json" hashes_per_sec) hashes/s (before $(jget "$RAW/argon2.json" before), after $(jget "$RAW/argon2.json" after))"
 }
 
 # ------------------------------------------------------------------ shared load helpers
@@ -558,9 +571,23 @@ measure2() {
 }
 
 # ------------------------------------------------------------------ 4. resource servers
+# openssl_verify ALG OUT: one core's openssl verify rate for ALG's curve or key size, 2 s.
+openssl_verify() {
+  local alg=$1 out=$2
+  if [ "$alg" = RS256 ]; then
+    openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$NF} END {print v}' > "$out"
+  else
+    openssl speed -seconds 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {v=$NF} END {print v}' > "$out"
+  fi
+}
+
+# Each validation rate is compared with openssl's verify rate measured right before and right
+# after it (averaged), not with the run's first openssl measurement minutes earlier: on a
+# shared VM the two ends of such a ratio otherwise see different neighbours.
 phase_validate() {
   local alg
   for alg in RS256 ES256; do
+    [ "$SKIP_OPENSSL" = 1 ] || openssl_verify "$alg" "$RAW/validate-$alg.openssl-before.txt"
     log "keycard bench validate --seconds $VALIDATE_SECONDS --alg $alg (one core)"
     if ! "$KEYCARD_BIN" bench validate --seconds "$VALIDATE_SECONDS" --alg "$alg" --json \
       > "$RAW/validate-$alg.txt" 2> "$RAW/validate-$alg.err"; then
@@ -571,9 +598,20 @@ phase_validate() {
       die "keycard bench validate --alg $alg failed (does this binary have 'bench validate'?): $(errline "$RAW/validate-$alg.err")"
     fi
     node -e 'const t=require("fs").readFileSync(process.argv[1],"utf8"); const m=t.match(/\{[\s\S]*\}/); const j=JSON.parse(m[0]); if(!(j.verifications_per_sec>0)) throw new Error("no verifications_per_sec"); console.log(JSON.stringify(j))' \
-      "$RAW/validate-$alg.txt" > "$RAW/validate-$alg.json" \
+      "$RAW/validate-$alg.txt" > "$RAW/validate-$alg.raw.json" \
       || die "cannot parse keycard bench validate output: $(head -c 300 "$RAW/validate-$alg.txt")"
-    log "validate $alg: $(jget "$RAW/validate-$alg.json" verifications_per_sec) validations/s"
+    if [ "$SKIP_OPENSSL" = 1 ]; then
+      cp "$RAW/validate-$alg.raw.json" "$RAW/validate-$alg.json"
+    else
+      openssl_verify "$alg" "$RAW/validate-$alg.openssl-after.txt"
+      node -e 'const fs=require("fs"); const j=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));
+        const b=Number(fs.readFileSync(process.argv[2],"utf8")), a=Number(fs.readFileSync(process.argv[3],"utf8"));
+        if (b>0 && a>0) { j.openssl_verify_per_s=(b+a)/2; j.openssl_verify_before=b; j.openssl_verify_after=a; }
+        console.log(JSON.stringify(j))' \
+        "$RAW/validate-$alg.raw.json" "$RAW/validate-$alg.openssl-before.txt" "$RAW/validate-$alg.openssl-after.txt" \
+        > "$RAW/validate-$alg.json" || die "cannot combine the validate and openssl measurements"
+    fi
+    log "validate $alg: $(jget "$RAW/validate-$alg.json" verifications_per_sec) validations/s (openssl verify next to it: $(jget "$RAW/validate-$alg.json" openssl_verify_per_s)/s)"
   done
 }
 
@@ -808,7 +846,9 @@ if [ "$SKIP_KEYCARD" != 1 ]; then
   if [ -x "$KEYCARD_BIN" ]; then
     if [ "$SKIP_SQLITE" != 1 ]; then
       for alg in $ALGS; do run_phase "keycard-$alg" phase_keycard "$alg"; done
-      [ "$SKIP_LOGIN" = 1 ] || run_phase argon2 phase_argon2
+      case " $ALGS " in
+        *" $LOGIN_ALG "*) [ "$SKIP_LOGIN" = 1 ] || run_phase argon2 phase_argon2 ;;
+      esac
     fi
     [ "$SKIP_VALIDATE" = 1 ] || run_phase validate phase_validate
     [ "$SKIP_DEMO_API" = 1 ] || run_phase demo-api phase_rs demo

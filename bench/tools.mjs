@@ -483,8 +483,12 @@ function report([outDir]) {
 
   // ---- issue 4: resource servers
   const val = { RS256: g('validate-RS256'), ES256: g('validate-ES256') };
+  // The verify rate openssl gave right before and after the validation run (run.sh), else the
+  // run's first openssl measurement.
+  const verifyRsa = val.RS256?.openssl_verify_per_s ?? ossl.rsa2048_verify_per_s ?? null;
+  const verifyEc = val.ES256?.openssl_verify_per_s ?? ossl.ecdsap256_verify_per_s ?? null;
   add('validate RS256 /s vs openssl rsa2048 verify/s', val.RS256?.verifications_per_sec ?? null,
-    ossl.rsa2048_verify_per_s ?? null, 0.8, '/s');
+    verifyRsa, 0.8, '/s');
   const p50us = (n) => (phases[n]?.latency_ms?.p50 != null ? phases[n].latency_ms.p50 * 1000 : null);
   const lowPub = p50us('demo-low-public');
   const lowPh = p50us('demo-low-photos');
@@ -505,7 +509,7 @@ function report([outDir]) {
   const ratio = (name, a, b, note = '') => info.push({
     name, value: a, baseline: b, ratio: a != null && b ? a / b : null, note,
   });
-  ratio('validate ES256 /s vs openssl ecdsap256 verify/s', val.ES256?.verifications_per_sec ?? null, ossl.ecdsap256_verify_per_s ?? null);
+  ratio('validate ES256 /s vs openssl ecdsap256 verify/s', val.ES256?.verifications_per_sec ?? null, verifyEc);
   ratio('demo /photos rps vs /public/photos rps (-c32)', rps('demo-photos'), rps('demo-public'));
   for (const a of ['RS256', 'ES256']) {
     ratio(`SQLite refresh/cc ${a}`, rps(`keycard-refresh-${a}`), rps(`keycard-cc-${a}`));
@@ -577,11 +581,15 @@ function report([outDir]) {
   line('Baselines');
   line(`  openssl rsa2048 sign/s (1 core)     ${fmt(rsaSign, 1).padStart(10)}`);
   line(`  openssl ecdsap256 sign/s (1 core)   ${fmt(ossl.ecdsap256_sign_per_s, 1).padStart(10)}`);
-  line(`  argon2id 19MiB t=2 p=1, 2 threads   ${fmt(argon.hashes_per_sec, 1).padStart(10)} hashes/s`);
+  line(`  argon2id 19MiB t=2 p=1, 2 threads   ${fmt(argon.hashes_per_sec, 1).padStart(10)} hashes/s` +
+    (argon.before != null ? ` (mean of ${fmt(argon.before, 1)} before and ${fmt(argon.after, 1)} after the login phase)` : ''));
   line(`  openssl rsa2048 verify/s (1 core)   ${fmt(ossl.rsa2048_verify_per_s, 1).padStart(10)}`);
   line(`  openssl ecdsap256 verify/s (1 core) ${fmt(ossl.ecdsap256_verify_per_s, 1).padStart(10)}`);
-  line(`  keycard bench validate RS256        ${fmt(val.RS256?.verifications_per_sec, 1).padStart(10)} /s (1 core)`);
-  line(`  keycard bench validate ES256        ${fmt(val.ES256?.verifications_per_sec, 1).padStart(10)} /s (1 core)`);
+  for (const a of ['RS256', 'ES256']) {
+    const v = val[a];
+    line(`  keycard bench validate ${a}        ${fmt(v?.verifications_per_sec, 1).padStart(10)} /s (1 core)` +
+      (v?.openssl_verify_per_s != null ? `; openssl verify next to it ${fmt(v.openssl_verify_before, 1)} before, ${fmt(v.openssl_verify_after, 1)} after` : ''));
+  }
   line('');
   line('Load phases                       req/s   ok req/s  errors  p50 ms  p99 ms  peak RSS MiB');
   for (const [n, p] of Object.entries(phases)) {
