@@ -416,9 +416,17 @@ phase_keycard() { # ALG
   check_cc_token "keycard-cc-$alg" "$base" "$auth" "$alg"
   export BENCH_BODY="grant_type=client_credentials&scope=read" BENCH_AUTH="$auth" BENCH_EXPECT=200
   export BENCH_COOKIE="" BENCH_ORIGIN=""
+  if [ "$alg" = RS256 ] && [ "$SKIP_OPENSSL" != 1 ]; then
+    openssl_sign RS256 "$RAW/cc-RS256.openssl-before.txt"
+  fi
   log "keycard $alg client_credentials: warmup ${WARMUP}s, then ${DURATION}s"
   wrk_run "$RAW/keycard-cc-$alg.warmup.txt" "$WARMUP" "$LUA/post.lua" "$base/token"
   measure "keycard-cc-$alg" "$pid" "$LUA/post.lua" "$base/token"
+  if [ "$alg" = RS256 ] && [ "$SKIP_OPENSSL" != 1 ]; then
+    # The machine-limit baseline again, right after (the server idle): see phase_rsa_adjacent.
+    openssl_sign RS256 "$RAW/cc-RS256.openssl-after.txt"
+    phase_rsa_adjacent
+  fi
 
   # (c) refresh_token rotation: two fresh batches (warmup / measured), each
   # obtained by one password login + N SSO authorize + code exchanges
@@ -571,6 +579,21 @@ measure2() {
 }
 
 # ------------------------------------------------------------------ 4. resource servers
+# openssl_sign RS256 OUT: one core's openssl RSA-2048 sign rate, 2 s.
+openssl_sign() {
+  openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$(NF-1)} END {print v}' > "$2"
+}
+
+# The cc RS256 target's baseline (2 x one core's RSA-2048 sign rate) measured right before and
+# right after that phase, averaged, as for the login and the validator.
+phase_rsa_adjacent() {
+  node -e 'const fs=require("fs"); const b=Number(fs.readFileSync(process.argv[1],"utf8")), a=Number(fs.readFileSync(process.argv[2],"utf8"));
+    if (!(b>0 && a>0)) process.exit(1); console.log(JSON.stringify({rsa2048_sign_per_s:(b+a)/2, before:b, after:a}))' \
+    "$RAW/cc-RS256.openssl-before.txt" "$RAW/cc-RS256.openssl-after.txt" > "$RAW/cc-RS256-openssl.json" \
+    || die "cannot parse the openssl sign rates next to cc RS256"
+  log "openssl rsa2048 sign/s next to cc RS256: $(jget "$RAW/cc-RS256-openssl.json" rsa2048_sign_per_s) (before $(jget "$RAW/cc-RS256-openssl.json" before), after $(jget "$RAW/cc-RS256-openssl.json" after))"
+}
+
 # openssl_verify ALG OUT: one core's openssl verify rate for ALG's curve or key size, 2 s.
 openssl_verify() {
   local alg=$1 out=$2
