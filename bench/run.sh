@@ -312,6 +312,31 @@ phase_openssl() {
   log "openssl: rsa2048 sign/s $rsa verify/s $rsav, ecdsap256 sign/s $ec verify/s $ecv"
 }
 
+# openssl_sign RS256 OUT: one core's openssl RSA-2048 sign rate, 2 s.
+openssl_sign() {
+  openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$(NF-1)} END {print v}' > "$2"
+}
+
+# The cc RS256 target's baseline (2 x one core's RSA-2048 sign rate) measured right before and
+# right after that phase, averaged, as for the login and the validator.
+phase_rsa_adjacent() {
+  node -e 'const fs=require("fs"); const b=Number(fs.readFileSync(process.argv[1],"utf8")), a=Number(fs.readFileSync(process.argv[2],"utf8"));
+    if (!(b>0 && a>0)) process.exit(1); console.log(JSON.stringify({rsa2048_sign_per_s:(b+a)/2, before:b, after:a}))' \
+    "$RAW/cc-RS256.openssl-before.txt" "$RAW/cc-RS256.openssl-after.txt" > "$RAW/cc-RS256-openssl.json" \
+    || die "cannot parse the openssl sign rates next to cc RS256"
+  log "openssl rsa2048 sign/s next to cc RS256: $(jget "$RAW/cc-RS256-openssl.json" rsa2048_sign_per_s) (before $(jget "$RAW/cc-RS256-openssl.json" before), after $(jget "$RAW/cc-RS256-openssl.json" after))"
+}
+
+# openssl_verify ALG OUT: one core's openssl verify rate for ALG's curve or key size, 2 s.
+openssl_verify() {
+  local alg=$1 out=$2
+  if [ "$alg" = RS256 ]; then
+    openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$NF} END {print v}' > "$out"
+  else
+    openssl speed -seconds 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {v=$NF} END {print v}' > "$out"
+  fi
+}
+
 # ------------------------------------------------------------------ 2. node-oidc-provider
 basic_auth() { # ID SECRET -> "Basic base64(urlenc(id):urlenc(secret))" (RFC 6749 2.3.1)
   node -e 'const e=encodeURIComponent; process.stdout.write("Basic "+Buffer.from(e(process.argv[1])+":"+e(process.argv[2])).toString("base64"))' "$1" "$2"
@@ -579,31 +604,6 @@ measure2() {
 }
 
 # ------------------------------------------------------------------ 4. resource servers
-# openssl_sign RS256 OUT: one core's openssl RSA-2048 sign rate, 2 s.
-openssl_sign() {
-  openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$(NF-1)} END {print v}' > "$2"
-}
-
-# The cc RS256 target's baseline (2 x one core's RSA-2048 sign rate) measured right before and
-# right after that phase, averaged, as for the login and the validator.
-phase_rsa_adjacent() {
-  node -e 'const fs=require("fs"); const b=Number(fs.readFileSync(process.argv[1],"utf8")), a=Number(fs.readFileSync(process.argv[2],"utf8"));
-    if (!(b>0 && a>0)) process.exit(1); console.log(JSON.stringify({rsa2048_sign_per_s:(b+a)/2, before:b, after:a}))' \
-    "$RAW/cc-RS256.openssl-before.txt" "$RAW/cc-RS256.openssl-after.txt" > "$RAW/cc-RS256-openssl.json" \
-    || die "cannot parse the openssl sign rates next to cc RS256"
-  log "openssl rsa2048 sign/s next to cc RS256: $(jget "$RAW/cc-RS256-openssl.json" rsa2048_sign_per_s) (before $(jget "$RAW/cc-RS256-openssl.json" before), after $(jget "$RAW/cc-RS256-openssl.json" after))"
-}
-
-# openssl_verify ALG OUT: one core's openssl verify rate for ALG's curve or key size, 2 s.
-openssl_verify() {
-  local alg=$1 out=$2
-  if [ "$alg" = RS256 ]; then
-    openssl speed -seconds 2 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {v=$NF} END {print v}' > "$out"
-  else
-    openssl speed -seconds 2 ecdsap256 2>/dev/null | awk '/ecdsa \(nistp256\)/ {v=$NF} END {print v}' > "$out"
-  fi
-}
-
 # Each validation rate is compared with openssl's verify rate measured right before and right
 # after it (averaged), not with the run's first openssl measurement minutes earlier: on a
 # shared VM the two ends of such a ratio otherwise see different neighbours.
