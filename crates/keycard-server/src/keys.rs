@@ -143,7 +143,12 @@ impl KeyManager {
 fn build(master: &MasterKey, keys: &[StoredKey], issuer: &str) -> Result<KeySet, String> {
     let mut active = None;
     let mut jwks = Vec::new();
-    for k in keys {
+    // The JWKS lists keys in the store's order (oldest first), whatever order they arrived
+    // in: the node that created them at first start must publish the same document as every
+    // node that read them from the database.
+    let mut ordered: Vec<&StoredKey> = keys.iter().collect();
+    ordered.sort_by(|a, b| (a.created_at.secs(), &a.kid).cmp(&(b.created_at.secs(), &b.kid)));
+    for k in ordered {
         let alg =
             Alg::parse(&k.alg).ok_or_else(|| format!("key {} has unknown alg {}", k.kid, k.alg))?;
         let der = master.open(&k.kid, &k.private_key_enc)?;
@@ -163,4 +168,38 @@ fn build(master: &MasterKey, keys: &[StoredKey], issuer: &str) -> Result<KeySet,
         verifier,
         fingerprint: fingerprint(keys),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published JWKS depends on the key set, not on the order the keys were handed over.
+    #[test]
+    fn jwks_order_is_the_stores_whatever_the_input_order() {
+        let master = MasterKey::generate();
+        let now = UnixTime(1_700_000_000);
+        let mut keys = vec![
+            new_stored_key(&master, Alg::ES256, KeyState::Active, now).unwrap(),
+            new_stored_key(&master, Alg::ES256, KeyState::Next, now).unwrap(),
+            new_stored_key(&master, Alg::ES256, KeyState::Retired, UnixTime(now.secs() - 10))
+                .unwrap(),
+        ];
+        let a = build(&master, &keys, "https://id.example.com").unwrap();
+        keys.reverse();
+        let b = build(&master, &keys, "https://id.example.com").unwrap();
+        assert_eq!(a.jwks_bytes, b.jwks_bytes);
+        let doc: serde_json::Value = serde_json::from_slice(&a.jwks_bytes).unwrap();
+        let kids: Vec<&str> = doc["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        let mut expected: Vec<&StoredKey> = keys.iter().collect();
+        expected.sort_by(|x, y| (x.created_at.secs(), &x.kid).cmp(&(y.created_at.secs(), &y.kid)));
+        let expected: Vec<&str> = expected.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, expected);
+        assert_eq!(kids[0], keys[0].kid, "the retired key, created first, comes first");
+    }
 }
