@@ -357,14 +357,17 @@ async fn two_nodes_share_codes_refresh_tokens_keys_clients_and_throttles() {
         );
     }
 
-    // Five failed logins through A lock the account at B too.
+    // Five failed logins through A lock the account at B too. The first lock lasts one
+    // second, so B's login page is opened beforehand and its form posted right after the
+    // fifth failure: the check must not depend on how fast a loaded machine walks the pages.
+    let mut at_b = Cookies::default();
+    let form_b = open_login(&b, &mut at_b).await;
     for _ in 0..5 {
         let mut c = Cookies::default();
         let r = login_attempt(&a, &mut c, "wrong password").await;
         assert_eq!(r, 401);
     }
-    let mut c = Cookies::default();
-    assert_eq!(login_attempt(&b, &mut c, PASSWORD).await, 429);
+    assert_eq!(submit_login(&b, &at_b, &form_b, PASSWORD).await, 429);
 
     // A client removed through the CLI (as through node A) is refused by B within 2 s.
     admin(&db.url, &key, &["client", "remove", "web"], None);
@@ -390,6 +393,18 @@ async fn two_nodes_share_codes_refresh_tokens_keys_clients_and_throttles() {
 
 /// Opens the login page at `node` and posts the password; returns the POST's status.
 async fn login_attempt(node: &Node, cookies: &mut Cookies, password: &str) -> u16 {
+    let form = open_login(node, cookies).await;
+    submit_login(node, cookies, &form, password).await
+}
+
+/// A login page's hidden fields: the login transaction and its CSRF token.
+struct LoginForm {
+    txn: String,
+    csrf: String,
+}
+
+/// Starts an authorization request at `node` and opens its login page.
+async fn open_login(node: &Node, cookies: &mut Cookies) -> LoginForm {
     let (_, challenge) = keycard_testkit::pkce();
     let h = http();
     let url = format!(
@@ -409,13 +424,20 @@ async fn login_attempt(node: &Node, cookies: &mut Cookies, password: &str) -> u1
         .text()
         .await
         .unwrap();
-    let txn = crate::hidden_input(&page, "txn").unwrap();
-    let csrf = crate::hidden_input(&page, "csrf").unwrap();
-    h.post(format!("{}/login", node.base))
+    LoginForm {
+        txn: crate::hidden_input(&page, "txn").unwrap(),
+        csrf: crate::hidden_input(&page, "csrf").unwrap(),
+    }
+}
+
+/// Posts the login form with `password`; returns the status.
+async fn submit_login(node: &Node, cookies: &Cookies, form: &LoginForm, password: &str) -> u16 {
+    http()
+        .post(format!("{}/login", node.base))
         .header("cookie", cookies.header())
         .form(&[
-            ("txn", txn.as_str()),
-            ("csrf", csrf.as_str()),
+            ("txn", form.txn.as_str()),
+            ("csrf", form.csrf.as_str()),
             ("username", "alice"),
             ("password", password),
         ])
