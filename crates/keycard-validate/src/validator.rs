@@ -403,6 +403,11 @@ impl Validator {
             return Err(ValidationError::UnknownKey);
         }
         if !self.may_fetch(now) {
+            // A fetch may have finished since `set` was read: look again before refusing.
+            let set = self.current();
+            if let Some(key) = set.keys.get(kid) {
+                return Ok(key.clone());
+            }
             return Err(self.miss(kid, &set, now));
         }
         // Single flight: everyone who missed waits here for the one fetch.
@@ -429,25 +434,29 @@ impl Validator {
     async fn fetch(&self, jwks_uri: &mut Option<String>) -> Result<(), FetchError> {
         let result = self.fetch_keys(jwks_uri).await;
         let done = self.now();
+        let outcome = result.map(|(keys, ttl)| {
+            let set = KeySet {
+                keys,
+                expires_at: done.saturating_add(ttl),
+            };
+            *self
+                .inner
+                .keys
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
+            self.inner
+                .unknown_kids
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        });
+        // Published after the keys: whoever sees this attempt (and so may not fetch) also sees
+        // what it fetched. The other order let a caller see "just fetched" next to the old,
+        // empty key set and refuse a token during a cold start (a test caught it under load).
         self.inner
             .last_attempt
             .store(done.saturating_add(1), Ordering::Release);
-        let (keys, ttl) = result?;
-        let set = KeySet {
-            keys,
-            expires_at: done.saturating_add(ttl),
-        };
-        *self
-            .inner
-            .keys
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
-        self.inner
-            .unknown_kids
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        Ok(())
+        outcome
     }
 
     async fn fetch_keys(
