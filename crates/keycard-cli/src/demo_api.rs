@@ -15,8 +15,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use keycard_validate::{
-    Bearer, Clock as _, BearerLayer, Introspector, RequireScopes, ReqwestClient, Validator, ValidatorOptions,
-    introspect_request,
+    Bearer, BearerLayer, Clock as _, Introspector, RequireScopes, ReqwestClient, Validator,
+    ValidatorOptions, introspect_request,
 };
 use serde_json::json;
 

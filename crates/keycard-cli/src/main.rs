@@ -371,7 +371,10 @@ async fn backup(
         bail!("no SQLite database at {}", source.display());
     }
     if path.exists() {
-        bail!("{} already exists; a backup never overwrites", path.display());
+        bail!(
+            "{} already exists; a backup never overwrites",
+            path.display()
+        );
     }
     SqliteStore::open(source)
         .await

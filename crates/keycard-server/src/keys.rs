@@ -182,8 +182,13 @@ mod tests {
         let mut keys = vec![
             new_stored_key(&master, Alg::ES256, KeyState::Active, now).unwrap(),
             new_stored_key(&master, Alg::ES256, KeyState::Next, now).unwrap(),
-            new_stored_key(&master, Alg::ES256, KeyState::Retired, UnixTime(now.secs() - 10))
-                .unwrap(),
+            new_stored_key(
+                &master,
+                Alg::ES256,
+                KeyState::Retired,
+                UnixTime(now.secs() - 10),
+            )
+            .unwrap(),
         ];
         let a = build(&master, &keys, "https://id.example.com").unwrap();
         keys.reverse();
@@ -200,6 +205,9 @@ mod tests {
         expected.sort_by(|x, y| (x.created_at.secs(), &x.kid).cmp(&(y.created_at.secs(), &y.kid)));
         let expected: Vec<&str> = expected.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, expected);
-        assert_eq!(kids[0], keys[0].kid, "the retired key, created first, comes first");
+        assert_eq!(
+            kids[0], keys[0].kid,
+            "the retired key, created first, comes first"
+        );
     }
 }

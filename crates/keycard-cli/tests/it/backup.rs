@@ -24,7 +24,10 @@ async fn client_credentials(kc: &Keycard, id: &str, secret: &str) -> reqwest::St
     http()
         .post(format!("{}/token", kc.base))
         .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "photos:read")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "photos:read"),
+        ])
         .send()
         .await
         .expect("token request")
