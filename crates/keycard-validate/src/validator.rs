@@ -404,11 +404,7 @@ impl Validator {
         }
         if !self.may_fetch(now) {
             // A fetch may have finished since `set` was read: look again before refusing.
-            let set = self.current();
-            if let Some(key) = set.keys.get(kid) {
-                return Ok(key.clone());
-            }
-            return Err(self.miss(kid, &set, now));
+            return self.current_or_miss(kid, now);
         }
         // Single flight: everyone who missed waits here for the one fetch.
         let mut state = self.inner.refresh.lock().await;
@@ -423,6 +419,11 @@ impl Validator {
             return Err(ValidationError::KeysUnavailable(e));
         }
         drop(state);
+        self.current_or_miss(kid, now)
+    }
+
+    /// The key from the current set, or the error for a kid it does not hold.
+    fn current_or_miss(&self, kid: &str, now: u64) -> Result<Arc<Key>, ValidationError> {
         let set = self.current();
         match set.keys.get(kid) {
             Some(key) => Ok(key.clone()),
