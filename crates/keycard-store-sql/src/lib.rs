@@ -1,11 +1,12 @@
 //! SQL implementations of [`keycard_store::Store`]: SQLite (embedded, the default) and
 //! PostgreSQL (several stateless Keycard nodes on one database).
 //!
-//! Both backends share one text of SQL (`common.rs`, `include!`d by each backend module), in the
-//! portable subset — `TEXT` ids, `BIGINT` unix seconds, `BOOLEAN`, `ON CONFLICT`, no
-//! `RETURNING`, no advisory locks, no LISTEN/NOTIFY — so a PostgreSQL-compatible distributed SQL
-//! engine could run it too. Only the schema differs (`BLOB` vs `BYTEA`), in two migration folders
-//! whose file names must match one for one ([`migration_names`] is checked by a test).
+//! Both backends share one text of SQL (the files in `common/`, `include!`d by each backend
+//! module), in the portable subset — `TEXT` ids, `BIGINT` unix seconds, `BOOLEAN`,
+//! `ON CONFLICT`, no `RETURNING`, no advisory locks, no LISTEN/NOTIFY — so a
+//! PostgreSQL-compatible distributed SQL engine could run it too. Only the schema differs (`BLOB`
+//! vs `BYTEA`), in two migration folders whose file names must match one for one
+//! ([`migration_names`] is checked by a test).
 //!
 //! Invariant: this crate is the only one that sees SQL. Every multi-statement `Store` operation
 //! is one transaction; single-use redemptions are an `UPDATE … WHERE used = FALSE` whose row

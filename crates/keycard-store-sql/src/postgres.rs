@@ -151,7 +151,9 @@ async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed>
     Ok(Redeemed::Won)
 }
 
-include!("common.rs");
+include!("common/rows.rs");
+include!("common/store.rs");
+include!("common/single_use.rs");
 
 #[cfg(test)]
 mod tests {

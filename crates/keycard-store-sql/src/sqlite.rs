@@ -412,7 +412,9 @@ impl SqlStore {
     }
 }
 
-include!("common.rs");
+include!("common/rows.rs");
+include!("common/store.rs");
+include!("common/single_use.rs");
 
 #[cfg(test)]
 mod tests {

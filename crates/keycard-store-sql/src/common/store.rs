@@ -1,174 +1,19 @@
-// The backend-independent half of the SQL stores: row mapping and every `Store` operation,
-// written once in the portable SQL subset with `$N` placeholders (which sqlx accepts for both
-// SQLite and PostgreSQL). Each backend module `include!`s this file after defining `Db`,
-// `DbRow` and `SqlStore { writer, reader }`, so the same text compiles against
-// each driver's concrete types.
+// Every `Store` operation of both SQL backends, written once in the portable SQL subset with
+// `$N` placeholders (which sqlx accepts for both SQLite and PostgreSQL). Each backend module
+// `include!`s this file after defining `Db`, `DbRow` and `SqlStore { writer, reader }`, so the
+// same text compiles against each driver's concrete types.
+//
+// Entry point: `impl Store for SqlStore`. The backend supplies the hot reads
+// (`read_refresh_token`, `read_access_token_revoked`) and `single_use`, which commits a
+// redemption.
+//
+// Invariant: every multi-statement operation is one transaction on the writer, except the
+// janitor's `purge_expired`, whose bounded batches are separate writes to keep each one short.
+//
+// Not here: row mapping (`rows.rs`) and the redemption statements (`single_use.rs`).
 
 /// Slices of 1,000 grants checked for orphans per janitor run.
 const GRANT_SWEEP_SLICES: usize = 10;
-
-fn json_list<T: AsRef<str>>(v: &[T]) -> String {
-    let v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
-}
-
-fn parse_list(s: &str) -> Result<Vec<String>> {
-    serde_json::from_str(s).map_err(|_| corrupt("list column"))
-}
-
-/// Typed column access by name. Implemented for the sqlx row here and, by the SQLite backend,
-/// for rusqlite's row (its hot-path threads), so a record read by both drivers is mapped once.
-trait Columns {
-    fn text(&self, col: &str) -> Result<String>;
-    fn text_opt(&self, col: &str) -> Result<Option<String>>;
-    fn int(&self, col: &str) -> Result<i64>;
-    fn flag(&self, col: &str) -> Result<bool>;
-    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
-}
-
-impl Columns for DbRow {
-    fn text(&self, col: &str) -> Result<String> {
-        self.try_get(col).map_err(unavailable)
-    }
-    fn text_opt(&self, col: &str) -> Result<Option<String>> {
-        self.try_get(col).map_err(unavailable)
-    }
-    fn int(&self, col: &str) -> Result<i64> {
-        self.try_get(col).map_err(unavailable)
-    }
-    fn flag(&self, col: &str) -> Result<bool> {
-        self.try_get(col).map_err(unavailable)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-        self.try_get(col).map_err(unavailable)
-    }
-}
-
-fn hash_col(row: &impl Columns, col: &str) -> Result<TokenHash> {
-    TokenHash::from_slice(&row.bytes(col)?).ok_or_else(|| corrupt("hash column"))
-}
-
-fn scope_col(row: &impl Columns, col: &str) -> Result<ScopeSet> {
-    ScopeSet::parse(&row.text(col)?).map_err(|_| corrupt("scope column"))
-}
-
-fn user_from(row: &DbRow) -> Result<User> {
-    Ok(User {
-        id: row.try_get("id").map_err(unavailable)?,
-        username: row.try_get("username").map_err(unavailable)?,
-        password_hash: row.try_get("password_hash").map_err(unavailable)?,
-        name: row.try_get("name").map_err(unavailable)?,
-        given_name: row.try_get("given_name").map_err(unavailable)?,
-        family_name: row.try_get("family_name").map_err(unavailable)?,
-        picture: row.try_get("picture").map_err(unavailable)?,
-        email: row.try_get("email").map_err(unavailable)?,
-        email_verified: row.try_get("email_verified").map_err(unavailable)?,
-        disabled: row.try_get("disabled").map_err(unavailable)?,
-        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
-    })
-}
-
-fn client_from(row: &DbRow) -> Result<Client> {
-    let secret: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
-    let secret_hash = match secret {
-        Some(b) => Some(TokenHash::from_slice(&b).ok_or_else(|| corrupt("client secret hash"))?),
-        None => None,
-    };
-    let id: String = row.try_get("id").map_err(unavailable)?;
-    let grants = parse_list(
-        &row.try_get::<String, _>("grant_types")
-            .map_err(unavailable)?,
-    )?;
-    Ok(Client {
-        id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
-        name: row.try_get("name").map_err(unavailable)?,
-        secret_hash,
-        redirect_uris: parse_list(
-            &row.try_get::<String, _>("redirect_uris")
-                .map_err(unavailable)?,
-        )?
-        .into_iter()
-        .map(RedirectUri::from_stored)
-        .collect(),
-        grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
-        scopes: scope_col(row, "scopes")?,
-        audiences: parse_list(&row.try_get::<String, _>("audiences").map_err(unavailable)?)?,
-        first_party: row.try_get("first_party").map_err(unavailable)?,
-    })
-}
-
-fn api_from(row: &DbRow) -> Result<Api> {
-    Ok(Api {
-        identifier: row.try_get("identifier").map_err(unavailable)?,
-        name: row.try_get("name").map_err(unavailable)?,
-        scopes: scope_col(row, "scopes")?,
-        access_token_ttl_secs: row.try_get("access_token_ttl").map_err(unavailable)?,
-    })
-}
-
-fn key_from(row: &DbRow) -> Result<StoredKey> {
-    let state: String = row.try_get("state").map_err(unavailable)?;
-    Ok(StoredKey {
-        kid: row.try_get("kid").map_err(unavailable)?,
-        alg: row.try_get("alg").map_err(unavailable)?,
-        private_key_enc: row.try_get("private_key_enc").map_err(unavailable)?,
-        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
-        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
-        retire_until: row
-            .try_get::<Option<i64>, _>("retire_until")
-            .map_err(unavailable)?
-            .map(UnixTime),
-    })
-}
-
-macro_rules! grant_cols {
-    () => {
-        "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, \
-         g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
-         g.created_at AS g_created_at, g.revoked AS g_revoked"
-    };
-}
-const GRANT_COLS: &str = grant_cols!();
-
-fn grant_from(row: &impl Columns) -> Result<Grant> {
-    Ok(Grant {
-        id: row.text("g_id")?,
-        client_id: row.text("g_client_id")?,
-        user_id: row.text("g_user_id")?,
-        scope: scope_col(row, "g_scope")?,
-        audience: row.text_opt("g_audience")?,
-        auth_time: UnixTime(row.int("g_auth_time")?),
-        sid: row.text_opt("g_sid")?,
-        nonce: row.text_opt("g_nonce")?,
-        created_at: UnixTime(row.int("g_created_at")?),
-    })
-}
-
-/// A refresh token with its grant and its user's state, in one query.
-const SQL_REFRESH_TOKEN: &str = concat!(
-    "SELECT r.hash, r.scope, r.expires_at, r.used, ",
-    grant_cols!(),
-    ", (u.id IS NOT NULL AND u.disabled = FALSE) AS user_active FROM refresh_tokens r \
-     JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id WHERE r.hash = $1"
-);
-
-fn refresh_token_from(r: &impl Columns) -> Result<RefreshToken> {
-    Ok(RefreshToken {
-        hash: hash_col(r, "hash")?,
-        grant: grant_from(r)?,
-        scope: scope_col(r, "scope")?,
-        expires_at: UnixTime(r.int("expires_at")?),
-        used: r.flag("used")?,
-        grant_revoked: r.flag("g_revoked")?,
-        user_active: r.flag("user_active")?,
-    })
-}
-
-/// Whether an access token is revoked: by `jti` ($1), through its grant ($2, when given:
-/// revoked or gone) or through its user ($3, when given: disabled or gone).
-const SQL_ACCESS_TOKEN_REVOKED: &str = "SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
-     OR ($2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
-     OR ($3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))";
 
 fn affected(n: u64) -> Result<()> {
     if n == 0 {
@@ -189,8 +34,9 @@ impl Store for SqlStore {
 
     async fn create_user(&self, u: &User) -> Result<()> {
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, name, given_name, family_name, picture, email, \
-             email_verified, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO users (id, username, password_hash, name, given_name, family_name, \
+             picture, email, email_verified, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&u.id)
         .bind(&u.username)
@@ -236,11 +82,7 @@ impl Store for SqlStore {
     }
 
     async fn remove_user(&self, username: &str) -> Result<()> {
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&mut *tx)
@@ -263,11 +105,7 @@ impl Store for SqlStore {
     }
 
     async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
             .bind(hash)
             .bind(username)
@@ -301,8 +139,8 @@ impl Store for SqlStore {
         let redirects: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         sqlx::query(
-            "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, audiences, first_party, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, \
+             audiences, first_party, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(c.id.as_str())
         .bind(&c.name)
@@ -337,11 +175,7 @@ impl Store for SqlStore {
     }
 
     async fn remove_client(&self, id: &str) -> Result<()> {
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let n = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -363,15 +197,18 @@ impl Store for SqlStore {
     }
 
     async fn create_api(&self, a: &Api, now: UnixTime) -> Result<()> {
-        sqlx::query("INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&a.identifier)
-            .bind(&a.name)
-            .bind(a.scopes.to_wire())
-            .bind(a.access_token_ttl_secs)
-            .bind(now.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&a.identifier)
+        .bind(&a.name)
+        .bind(a.scopes.to_wire())
+        .bind(a.access_token_ttl_secs)
+        .bind(now.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 
@@ -412,7 +249,8 @@ impl Store for SqlStore {
 
     async fn insert_key(&self, k: &StoredKey) -> Result<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&k.kid)
         .bind(&k.alg)
@@ -427,11 +265,7 @@ impl Store for SqlStore {
     }
 
     async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'active'",
         )
@@ -444,7 +278,8 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) VALUES ($1, $2, $3, 'next', $4, NULL)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
+             VALUES ($1, $2, $3, 'next', $4, NULL)",
         )
         .bind(&new_next.kid)
         .bind(&new_next.alg)
@@ -457,15 +292,18 @@ impl Store for SqlStore {
     }
 
     async fn create_session(&self, s: &Session) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, sid, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(s.id_hash.as_bytes())
-            .bind(&s.user_id)
-            .bind(s.auth_time.secs())
-            .bind(&s.sid)
-            .bind(s.expires_at.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, auth_time, sid, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(s.id_hash.as_bytes())
+        .bind(&s.user_id)
+        .bind(s.auth_time.secs())
+        .bind(&s.sid)
+        .bind(s.expires_at.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 
@@ -499,15 +337,18 @@ impl Store for SqlStore {
 
     async fn create_txn(&self, t: &AuthTxn) -> Result<()> {
         let req = serde_json::to_string(&t.request).map_err(|_| corrupt("request"))?;
-        sqlx::query("INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(t.id_hash.as_bytes())
-            .bind(req)
-            .bind(t.csrf_hash.as_bytes())
-            .bind(&t.authenticated_user)
-            .bind(t.expires_at.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id_hash.as_bytes())
+        .bind(req)
+        .bind(t.csrf_hash.as_bytes())
+        .bind(&t.authenticated_user)
+        .bind(t.expires_at.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 
@@ -581,14 +422,10 @@ impl Store for SqlStore {
 
     async fn issue_code(&self, c: &Code) -> Result<()> {
         let g = &c.grant;
-        let mut tx = self
-            .writer
-            .begin()
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
@@ -603,8 +440,8 @@ impl Store for SqlStore {
         .await
         .map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, expires_at, used) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO codes (hash, grant_id, redirect_uri, redirect_uri_sent, code_challenge, \
+             expires_at, used) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(c.hash.as_bytes())
         .bind(&g.id)
@@ -621,7 +458,8 @@ impl Store for SqlStore {
 
     async fn code(&self, hash: &TokenHash) -> Result<Option<Code>> {
         let sql = format!(
-            "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = $1"
+            "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id \
+             WHERE c.hash = $1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.as_bytes())
@@ -717,12 +555,18 @@ impl Store for SqlStore {
         Ok(until.map_or(0, |u| (u - now.secs()).max(0)))
     }
 
-    async fn record_login_failure(&self, key: &str, now: UnixTime, policy: fn(i64) -> i64) -> Result<()> {
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        policy: fn(i64) -> i64,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         // The upsert increments atomically (it holds the row lock until commit), so concurrent
         // failures on several nodes are all counted.
         sqlx::query(
-            "INSERT INTO login_failures (key, failures, locked_until, last_at) VALUES ($1, 1, 0, $2) \
+            "INSERT INTO login_failures (key, failures, locked_until, last_at) \
+             VALUES ($1, 1, 0, $2) \
              ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = $2",
         )
         .bind(key)
@@ -730,11 +574,12 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let failures: i64 = sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let failures: i64 =
+            sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         let lock = policy(failures);
         if lock > 0 {
             sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE key = $2")
@@ -768,7 +613,8 @@ impl Store for SqlStore {
             // Bounded batches keep each write transaction short.
             loop {
                 let sql = format!(
-                    "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT 1000)"
+                    "DELETE FROM {table} WHERE {key} IN \
+                     (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT 1000)"
                 );
                 let n = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(now.secs())
@@ -786,7 +632,11 @@ impl Store for SqlStore {
         // anti-joins cost seconds with 2M grants (and showed as a p99 spike), so each run sweeps
         // a few keyset-paginated slices after a cursor that wraps around.
         for _ in 0..GRANT_SWEEP_SLICES {
-            let cursor = self.grant_cursor.lock().map(|c| c.clone()).unwrap_or_default();
+            let cursor = self
+                .grant_cursor
+                .lock()
+                .map(|c| c.clone())
+                .unwrap_or_default();
             let ids: Vec<String> =
                 sqlx::query_scalar("SELECT id FROM grants WHERE id > $1 ORDER BY id LIMIT 1000")
                     .bind(&cursor)
@@ -813,16 +663,21 @@ impl Store for SqlStore {
             .map_err(unavailable)?
             .rows_affected();
             if let Ok(mut c) = self.grant_cursor.lock() {
-                *c = if ids.len() < 1000 { String::new() } else { last };
+                *c = if ids.len() < 1000 {
+                    String::new()
+                } else {
+                    last
+                };
             }
         }
-        total += sqlx::query("DELETE FROM login_failures WHERE last_at <= $1 AND locked_until <= $2")
-            .bind(now.secs() - 3600)
-            .bind(now.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
+        total +=
+            sqlx::query("DELETE FROM login_failures WHERE last_at <= $1 AND locked_until <= $2")
+                .bind(now.secs() - 3600)
+                .bind(now.secs())
+                .execute(&self.writer)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
         total +=
             sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1")
                 .bind(now.secs())
@@ -833,49 +688,3 @@ impl Store for SqlStore {
         Ok(total)
     }
 }
-
-/// A single-use redemption: mark the code or refresh token used and write what replaces it.
-/// Owned, so the SQLite backend can hand it to its group-commit writer.
-#[derive(Debug)]
-enum SingleUse {
-    Code {
-        hash: TokenHash,
-        refresh: Option<NewRefreshToken>,
-        access: AccessTokenRecord,
-    },
-    Refresh {
-        old: TokenHash,
-        new: NewRefreshToken,
-        access: AccessTokenRecord,
-    },
-}
-
-impl SingleUse {
-    /// What each backend executes: the statement that marks the code or token used, its hash,
-    /// the refresh token to insert and the access token whose grant must be kept.
-    fn parts(&self) -> (&'static str, &TokenHash, Option<&NewRefreshToken>, &AccessTokenRecord) {
-        match self {
-            SingleUse::Code {
-                hash,
-                refresh,
-                access,
-            } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
-            SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
-        }
-    }
-}
-
-// A single-use redemption's statements, shared by both backends' redemption code (SQLite's
-// runs on its group-commit thread through rusqlite, which binds `$N` by first appearance, so
-// each statement names its parameters in order).
-
-/// Marks a code used; one row changed means this redemption won.
-const SQL_MARK_CODE: &str = "UPDATE codes SET used = TRUE WHERE hash = $1 AND used = FALSE";
-/// Marks a refresh token used unless its grant was revoked; one row changed means this won.
-const SQL_MARK_REFRESH: &str = "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND used = FALSE \
-     AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked)";
-const SQL_INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
-     VALUES ($1, $2, $3, $4, FALSE)";
-/// Keeps the grant at least until an access token issued from it expires.
-const SQL_EXTEND_GRANT: &str =
-    "UPDATE grants SET tokens_until = $1 WHERE id = $2 AND tokens_until < $1";
