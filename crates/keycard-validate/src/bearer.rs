@@ -26,8 +26,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::access_token::AccessToken;
 use crate::http::BoxFuture;
-use crate::token::AccessToken;
 use crate::validator::{ValidationError, Validator};
 
 /// Scopes a route needs; the token must hold all of them (RFC 6750 §3.1 `insufficient_scope`).

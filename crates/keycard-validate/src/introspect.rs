@@ -19,9 +19,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::MAX_TOKEN_BYTES;
+use crate::access_token::parse_scope;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{BasicAuth, HttpClient, HttpError};
-use crate::token::parse_scope;
 
 /// An introspection answer (RFC 7662 §2.2). For an inactive token only `active` is meaningful.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

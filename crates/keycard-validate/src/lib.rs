@@ -57,16 +57,18 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod access_token;
 mod clock;
 mod http;
 mod introspect;
 mod jwks;
-mod token;
+mod jws;
 mod validator;
 
 #[cfg(feature = "axum")]
 mod bearer;
 
+pub use access_token::AccessToken;
 #[cfg(feature = "axum")]
 pub use bearer::{
     Bearer, BearerError, BearerLayer, BearerService, RequireScopes, bearer_token,
@@ -77,7 +79,6 @@ pub use clock::{Clock, SystemClock};
 pub use http::ReqwestClient;
 pub use http::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
 pub use introspect::{Introspection, IntrospectionError, Introspector};
-pub use token::AccessToken;
 pub use validator::{FetchError, LocalVerifier, ValidationError, Validator, ValidatorOptions};
 
 /// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).

@@ -1,14 +1,20 @@
-//! Access-token validation (RFC 9068 §4; RFC 8725 §3) and the issuer key cache.
+//! Access-token validation against one issuer (RFC 9068 §4; RFC 8725 §3), with the issuer's
+//! keys discovered, fetched and cached (OpenID Connect Discovery 1.0 §4; RFC 8414 §3).
 //!
-//! [`Validator::validate`] runs the cheap structural and claim checks first (size, segments,
-//! header rules, `iss`, `aud`, time), then looks the `kid` up in the cached JWKS and verifies the
-//! signature with the key's own algorithm. Claims read before the signature is checked are only
-//! ever used to refuse a token.
+//! [`Validator::validate`] checks a token with keys it fetches itself; [`LocalVerifier::verify`]
+//! with keys the caller already holds. [`ValidationError`] and [`FetchError`] say why a token was
+//! refused or a fetch failed.
 //!
-//! Key cache: one `Arc<KeySet>` behind an `RwLock`, refreshed when `Cache-Control` says it is
-//! stale or when a `kid` is unknown. Every fetch runs under one async mutex (single-flight) and a
-//! fetch is attempted at most once per `min_refresh_interval`; unknown kids are remembered for
-//! that interval; a failed fetch keeps the previous keys.
+//! The cheap checks run first (size, segments, header rules, `iss`, `aud`, time); only then is the
+//! `kid` looked up and the signature verified, so claims read before that are only ever used to
+//! refuse a token, and a refused token never causes a fetch. The key cache is one `Arc<KeySet>`
+//! behind an `RwLock`, refreshed when `Cache-Control` says it is stale or when a `kid` is
+//! unknown. Every fetch runs under one async mutex (single flight) and is attempted at most once
+//! per `min_refresh_interval`; unknown kids are remembered for that interval; a failed fetch
+//! keeps the previous keys.
+//!
+//! Not here: the JWS structure, header rules and signature check (`jws`), the claim rules and
+//! [`AccessToken`] (`access_token`), JWKS parsing and `Cache-Control` (`jwks`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,17 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::MAX_TOKEN_BYTES;
+use crate::access_token::{self, AccessToken, check_claims};
 use crate::clock::{Clock, SystemClock};
 use crate::http::{HttpClient, HttpError, HttpResponse};
 use crate::jwks::{self, Key, KeySet};
-use crate::token::{AccessToken, parse_scope};
+use crate::jws::Jws;
 
 /// Why a token was refused, or why it could not be checked.
 ///
@@ -131,8 +133,6 @@ const MAX_LEEWAY: Duration = Duration::from_secs(60);
 const MAX_JWKS_TTL: u64 = 24 * 60 * 60;
 /// The most unknown kids remembered; the memory is cleared when it is full.
 const MAX_UNKNOWN_KIDS: usize = 1024;
-/// Longer kids are refused without a lookup.
-const MAX_KID_BYTES: usize = 256;
 
 impl Default for ValidatorOptions {
     fn default() -> ValidatorOptions {
@@ -311,7 +311,7 @@ impl Validator {
     /// Validates a JWT access token (RFC 9068 §4, RFC 8725 §3) and returns its claims.
     pub async fn validate(&self, token: &str) -> Result<AccessToken, ValidationError> {
         let jws = Jws::parse(token)?;
-        let (kid, alg) = check_header(&jws.header)?;
+        let header = jws.header.check(access_token::TYP)?;
         let now = self.now();
         let at = check_claims(
             jws.claims,
@@ -320,8 +320,8 @@ impl Validator {
             now,
             self.inner.opts.leeway.as_secs(),
         )?;
-        let key = self.key_for(kid).await?;
-        verify_signature(jws.signing_input, jws.signature, alg, &key)?;
+        let key = self.key_for(header.kid()).await?;
+        jws.signed.verify_signature(&header, &key)?;
         Ok(at)
     }
 
@@ -518,25 +518,6 @@ impl Validator {
     }
 }
 
-/// Verifies the signature with `key`. The algorithm is the key's own; the header's `alg` must
-/// merely agree with it (RFC 8725 §3.1), it never chooses it.
-fn verify_signature(
-    signing_input: &str,
-    signature: &str,
-    alg: &str,
-    key: &Key,
-) -> Result<(), ValidationError> {
-    if alg != key.alg_name {
-        return Err(ValidationError::AlgorithmMismatch);
-    }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| ValidationError::BadSignature)?;
-    key.key
-        .verify_sig(signing_input.as_bytes(), &signature)
-        .map_err(|_| ValidationError::BadSignature)
-}
-
 /// Verification with keys the caller already holds instead of fetching them: an authorization
 /// server checking the access tokens it issued itself (introspection, userinfo).
 ///
@@ -588,9 +569,12 @@ impl LocalVerifier {
     /// Verifies a JWT access token at `now` (Unix seconds) and returns its claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<AccessToken, ValidationError> {
         let jws = Jws::parse(token)?;
-        let (kid, alg) = check_header(&jws.header)?;
-        let key = self.keys.get(kid).ok_or(ValidationError::UnknownKey)?;
-        verify_signature(jws.signing_input, jws.signature, alg, key)?;
+        let header = jws.header.check(access_token::TYP)?;
+        let key = self
+            .keys
+            .get(header.kid())
+            .ok_or(ValidationError::UnknownKey)?;
+        jws.signed.verify_signature(&header, key)?;
         let token = check_claims(jws.claims, &self.issuer, None, now, self.leeway)?;
         // The leeway absorbs clock skew between the issuer's nodes for `iat` and `nbf`, but
         // the issuer's own clock decides expiry: an expired token is never reported live.
@@ -601,210 +585,16 @@ impl LocalVerifier {
     }
 }
 
-/// A compact JWS split into its parts, with header and payload decoded but nothing verified.
-struct Jws<'a> {
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
-    signing_input: &'a str,
-    signature: &'a str,
-}
-
-impl<'a> Jws<'a> {
-    /// RFC 7515 §7.1: exactly three base64url segments; header and payload are JSON objects
-    /// without duplicate members (RFC 8725 §3.7 hygiene). The size cap comes first.
-    fn parse(token: &'a str) -> Result<Jws<'a>, ValidationError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(ValidationError::TooLarge);
-        }
-        let (signing_input, signature) =
-            token.rsplit_once('.').ok_or(ValidationError::Malformed)?;
-        let (header, payload) = signing_input
-            .split_once('.')
-            .ok_or(ValidationError::Malformed)?;
-        if payload.contains('.') || header.is_empty() || payload.is_empty() {
-            return Err(ValidationError::Malformed);
-        }
-        Ok(Jws {
-            header: decode_object(header)?,
-            claims: decode_object(payload)?,
-            signing_input,
-            signature,
-        })
-    }
-}
-
-fn decode_object(segment: &str) -> Result<Map<String, Value>, ValidationError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| ValidationError::Malformed)?;
-    serde_json::from_slice::<StrictObject>(&bytes)
-        .map(|o| o.0)
-        .map_err(|_| ValidationError::Malformed)
-}
-
-/// A JSON object that refuses duplicate member names.
-struct StrictObject(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StrictObject, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some((k, v)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&k) {
-                        return Err(A::Error::custom("duplicate member"));
-                    }
-                    map.insert(k, v);
-                }
-                Ok(StrictObject(map))
-            }
-        }
-        d.deserialize_map(ObjectVisitor)
-    }
-}
-
-/// Header rules: returns `(kid, alg)`. `jku`, `x5u`, `jwk` and `x5c` are never read.
-fn check_header(header: &Map<String, Value>) -> Result<(&str, &str), ValidationError> {
-    // RFC 8725 §3.1: `none` in any case and HMAC are refused before anything else.
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(ValidationError::DisallowedAlgorithm)?;
-    if alg.eq_ignore_ascii_case("none")
-        || alg.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS"))
-    {
-        return Err(ValidationError::DisallowedAlgorithm);
-    }
-    // RFC 7515 §4.1.11: we understand no extension, so any `crit` is refused.
-    if header.contains_key("crit") {
-        return Err(ValidationError::CriticalHeader);
-    }
-    // RFC 9068 §4 / §2.1: `at+jwt`, media-type comparison is case-insensitive.
-    let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
-    if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
-        return Err(ValidationError::WrongType);
-    }
-    let kid = header
-        .get("kid")
-        .and_then(Value::as_str)
-        .ok_or(ValidationError::UnknownKey)?;
-    if kid.is_empty() || kid.len() > MAX_KID_BYTES {
-        return Err(ValidationError::UnknownKey);
-    }
-    Ok((kid, alg))
-}
-
-/// A NumericDate (RFC 7519 §2): a non-negative JSON number, never a string.
-fn numeric(v: &Value) -> Option<u64> {
-    if let Some(n) = v.as_u64() {
-        return Some(n);
-    }
-    let f = v.as_f64()?;
-    (f.is_finite() && f >= 0.0).then(|| f.floor() as u64)
-}
-
-fn required_time(claims: &Map<String, Value>, name: &'static str) -> Result<u64, ValidationError> {
-    claims
-        .get(name)
-        .and_then(numeric)
-        .ok_or(ValidationError::InvalidClaim(name))
-}
-
-fn optional_time(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<u64>, ValidationError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(v) => numeric(v)
-            .map(Some)
-            .ok_or(ValidationError::InvalidClaim(name)),
-    }
-}
-
-fn required_str(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<String, ValidationError> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or(ValidationError::InvalidClaim(name))
-}
-
-/// RFC 9068 §4 claim checks and RFC 9068 §2.2 required claims.
-fn check_claims(
-    claims: Map<String, Value>,
-    issuer: &str,
-    audience: Option<&str>,
-    now: u64,
-    leeway: u64,
-) -> Result<AccessToken, ValidationError> {
-    let iss = required_str(&claims, "iss")?;
-    if iss != issuer {
-        return Err(ValidationError::WrongIssuer);
-    }
-    let aud = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(ValidationError::InvalidClaim("aud"))?,
-        _ => return Err(ValidationError::InvalidClaim("aud")),
-    };
-    if let Some(audience) = audience
-        && !aud.iter().any(|a| a == audience)
-    {
-        return Err(ValidationError::WrongAudience);
-    }
-    let exp = required_time(&claims, "exp")?;
-    if now >= exp.saturating_add(leeway) {
-        return Err(ValidationError::Expired);
-    }
-    if let Some(nbf) = optional_time(&claims, "nbf")?
-        && nbf > now.saturating_add(leeway)
-    {
-        return Err(ValidationError::NotYetValid);
-    }
-    let iat = required_time(&claims, "iat")?;
-    if iat > now.saturating_add(leeway) {
-        return Err(ValidationError::IssuedInFuture);
-    }
-    let auth_time = optional_time(&claims, "auth_time")?;
-    let scope = match claims.get("scope") {
-        None => Default::default(),
-        Some(Value::String(s)) => parse_scope(s),
-        Some(_) => return Err(ValidationError::InvalidClaim("scope")),
-    };
-    Ok(AccessToken {
-        iss,
-        sub: required_str(&claims, "sub")?,
-        client_id: required_str(&claims, "client_id")?,
-        jti: required_str(&claims, "jti")?,
-        aud,
-        scope,
-        exp,
-        iat,
-        auth_time,
-        claims,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::http::{BasicAuth, BoxFuture};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
 
-    const NOW: u64 = 1_700_000_000;
+    use crate::access_token::tests::{NOW, good};
+    use crate::http::{BasicAuth, BoxFuture};
 
     /// A JWKS endpoint with one Ed25519 key that never changes.
     struct StaticJwks;
@@ -834,87 +624,6 @@ mod tests {
                 .jwks_uri("http://127.0.0.1:8080/jwks.json")
                 .clock(|| NOW),
         )
-    }
-
-    fn claims(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
-    fn good() -> Value {
-        serde_json::json!({"iss": "http://127.0.0.1:8080", "aud": ["x", "https://api.example.com"],
-            "sub": "u", "client_id": "c", "jti": "j", "exp": NOW + 60, "iat": NOW, "scope": "a  b"})
-    }
-
-    fn check(v: Value) -> Result<AccessToken, ValidationError> {
-        check_claims(
-            claims(v),
-            "http://127.0.0.1:8080",
-            Some("https://api.example.com"),
-            NOW,
-            30,
-        )
-    }
-
-    #[test]
-    fn rfc9068_s4_claim_table() {
-        let at = check(good()).unwrap();
-        assert_eq!(at.scope().iter().collect::<Vec<_>>(), vec!["a", "b"]);
-        let cases: Vec<(&str, Value, &str)> = vec![
-            (
-                "exp string (CVE-2026-25537)",
-                serde_json::json!("9999999999"),
-                "exp",
-            ),
-            (
-                "exp expired beyond leeway",
-                serde_json::json!(NOW - 31),
-                "exp",
-            ),
-            ("iat in the future", serde_json::json!(NOW + 31), "iat"),
-            ("iat string", serde_json::json!("1"), "iat"),
-            ("nbf in the future", serde_json::json!(NOW + 31), "nbf"),
-            ("nbf string", serde_json::json!("1"), "nbf"),
-            ("aud number", serde_json::json!(1), "aud"),
-            (
-                "aud foreign",
-                serde_json::json!(["https://other.example.com"]),
-                "aud",
-            ),
-            (
-                "iss trailing slash",
-                serde_json::json!("http://127.0.0.1:8080/"),
-                "iss",
-            ),
-            ("scope array", serde_json::json!(["a"]), "scope"),
-            ("sub missing", Value::Null, "sub"),
-        ];
-        for (name, value, claim) in cases {
-            let mut c = good();
-            if value.is_null() {
-                c.as_object_mut().unwrap().remove(claim);
-            } else {
-                c[claim] = value;
-            }
-            assert!(check(c).is_err(), "{name} was accepted");
-        }
-        // Within the leeway.
-        let mut c = good();
-        c["exp"] = serde_json::json!(NOW - 29);
-        c["iat"] = serde_json::json!(NOW + 29);
-        c["nbf"] = serde_json::json!(NOW + 29);
-        assert!(check(c).is_ok());
-    }
-
-    #[test]
-    fn rfc8725_s3_7_duplicate_members_are_refused() {
-        let dup = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","alg":"none"}"#);
-        assert!(matches!(
-            decode_object(&dup),
-            Err(ValidationError::Malformed)
-        ));
     }
 
     fn runtime() -> tokio::runtime::Runtime {
