@@ -12,7 +12,7 @@ use keycard_server::Settings;
 use keycard_server::crypto::MasterKey;
 use serde::Deserialize;
 
-use crate::ServeArgs;
+use crate::cmd::serve::ServeArgs;
 
 /// The TOML file's shape; unknown keys are an error so typos do not pass silently.
 #[derive(Debug, Default, Deserialize)]

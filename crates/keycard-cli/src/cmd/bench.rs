@@ -1,0 +1,86 @@
+//! `keycard bench`: the hidden micro-benchmarks behind `bench/run.sh`.
+//!
+//! [`run`] executes one [`BenchCmd`]: `validate` measures full access-token validation by
+//! keycard-validate on one core (`crate::demo_api::bench_validate`), `argon2` the raw argon2id
+//! rate of the login's password check.
+//!
+//! Both run for a fixed wall-clock time and print one rate, as text or with `--json` for the
+//! script. They touch no database and no network.
+//!
+//! Not here: the HTTP load tests and their results (`bench/`).
+
+use clap::Subcommand;
+use keycard_jose::Alg;
+use serde_json::json;
+
+use crate::cmd::say;
+use crate::demo_api;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCmd {
+    /// Single-core rate of full access-token validation by keycard-validate.
+    Validate {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+    /// Raw argon2id (19 MiB, t=2, p=1) hash rate over N threads.
+    Argon2 {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+pub(crate) async fn run(c: BenchCmd, json_out: bool) -> anyhow::Result<()> {
+    match c {
+        BenchCmd::Argon2 { seconds, threads } => argon2(seconds, threads, json_out),
+        BenchCmd::Validate { seconds, alg } => {
+            let alg = Alg::parse(&alg).ok_or_else(|| anyhow::anyhow!("unknown alg {alg}"))?;
+            let rate = demo_api::bench_validate(seconds, alg).await?;
+            say(
+                json_out,
+                json!({ "verifications_per_sec": rate, "alg": alg.as_str() }),
+                &format!("{rate:.0} validations/s on one core ({})", alg.as_str()),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Raw argon2id computations per second on `threads` threads, each reusing one 19 MiB buffer —
+/// the same primitive a login runs, with nothing else around it.
+fn argon2(seconds: u64, threads: usize, json_out: bool) -> anyhow::Result<()> {
+    let phc = keycard_server::password::hash_blocking("correct horse battery staple")
+        .map_err(anyhow::Error::msg)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let phc = phc.clone();
+            std::thread::spawn(move || {
+                let mut memory = Vec::new();
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let ok = keycard_server::password::verify_with_memory(
+                        b"correct horse battery staple",
+                        &phc,
+                        &mut memory,
+                    );
+                    n += u64::from(ok);
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    say(
+        json_out,
+        json!({ "hashes_per_sec": rate, "threads": threads }),
+        &format!("{rate:.1} argon2id hashes/s on {threads} threads"),
+    );
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! `keycard client`: register, list and remove OAuth clients (RFC 6749 §2).
+//!
+//! [`run`] executes one [`ClientCmd`] against the store. A confidential client gets a fresh
+//! secret, printed once; only its hash is stored.
+//!
+//! Registration refuses what the server would refuse later: a client that is neither or both
+//! confidential and public, implicit and password grants, `client_credentials` on a public
+//! client, `authorization_code` without a redirect URI, and audiences of unregistered APIs.
+//! Redirect URIs are checked by `RedirectUri::register`.
+//!
+//! Not here: what removing a client takes with it (`Store::remove_client`), and the rules the
+//! server applies to a client's requests (`keycard_protocol::policy`).
+
+use anyhow::bail;
+use clap::Subcommand;
+use keycard_protocol::policy::{Client, GrantType};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{ClientId, ScopeSet, TokenHash};
+use keycard_server::crypto::new_secret;
+use keycard_server::{Clock as _, SystemClock};
+use keycard_store::Store;
+use serde_json::json;
+
+use crate::cmd::say;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ClientCmd {
+    /// Register a client. Confidential clients get a secret, shown once.
+    Add {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A confidential client (has a secret).
+        #[arg(long, conflicts_with = "public")]
+        confidential: bool,
+        /// A public client (native app or SPA: no secret, PKCE only).
+        #[arg(long)]
+        public: bool,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Allowed scopes, space separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Allowed API audiences (repeatable).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// Skip the consent page for this client.
+        #[arg(long)]
+        first_party: bool,
+    },
+    List,
+    Remove {
+        client_id: String,
+    },
+}
+
+pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> anyhow::Result<()> {
+    match c {
+        ClientCmd::Add {
+            client_id,
+            name,
+            confidential,
+            public,
+            redirect_uris,
+            grants,
+            scope,
+            audiences,
+            first_party,
+        } => {
+            if confidential == public {
+                bail!("say --confidential or --public");
+            }
+            let id = ClientId::parse_strict(&client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let redirect_uris = redirect_uris
+                .iter()
+                .map(|r| RedirectUri::register(r).map_err(|e| anyhow::anyhow!("{r}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut grant_types = Vec::new();
+            for g in if grants.is_empty() {
+                vec!["authorization_code".to_owned()]
+            } else {
+                grants
+            } {
+                grant_types.push(GrantType::parse(&g).ok_or_else(|| {
+                    anyhow::anyhow!("unknown grant {g:?} (implicit and password are not offered)")
+                })?);
+            }
+            if grant_types.contains(&GrantType::ClientCredentials) && public {
+                bail!("client_credentials needs a confidential client");
+            }
+            if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+                bail!("the authorization_code grant needs at least one --redirect-uri");
+            }
+            for a in &audiences {
+                if store.api(a).await?.is_none() {
+                    bail!("unknown API {a}; add it first with `keycard api add {a}`");
+                }
+            }
+            let secret = confidential.then(new_secret);
+            let client = Client {
+                id,
+                name: name.unwrap_or_else(|| client_id.clone()),
+                secret_hash: secret.as_ref().map(|s| TokenHash::of(s.secret())),
+                redirect_uris,
+                grant_types,
+                scopes: ScopeSet::parse(&scope).map_err(|e| anyhow::anyhow!("{e}"))?,
+                audiences,
+                first_party,
+            };
+            store
+                .create_client(&client, SystemClock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot add client: {e}"))?;
+            let mut v = client_json(&client);
+            if let Some(s) = &secret {
+                v["client_secret"] = s.secret().into();
+            }
+            let text = match &secret {
+                Some(s) => format!(
+                    "added client {client_id}\nclient_secret: {}\n(shown once; only its hash is stored)",
+                    s.secret()
+                ),
+                None => format!("added public client {client_id}"),
+            };
+            say(json_out, v, &text);
+        }
+        ClientCmd::List => {
+            let cs = store.list_clients().await?;
+            if json_out {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(cs.iter().map(client_json).collect())
+                );
+            } else {
+                for c in cs {
+                    println!(
+                        "{}\t{}\t{}",
+                        c.id,
+                        if c.is_confidential() {
+                            "confidential"
+                        } else {
+                            "public"
+                        },
+                        c.name
+                    );
+                }
+            }
+        }
+        ClientCmd::Remove { client_id } => {
+            store
+                .remove_client(&client_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot remove {client_id}: {e}"))?;
+            say(
+                json_out,
+                json!({ "removed": client_id }),
+                &format!("removed client {client_id}; its grants are revoked"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn client_json(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.id.as_str(), "name": c.name, "type": if c.is_confidential() { "confidential" } else { "public" },
+        "redirect_uris": c.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": c.scopes.to_wire(), "audiences": c.audiences, "first_party": c.first_party,
+    })
+}

@@ -1,0 +1,28 @@
+//! `keycard config-check`: print the configuration `keycard serve` would run with, as JSON.
+//!
+//! [`run`] resolves the same [`ServeArgs`], environment and file that `serve` does and prints
+//! the result, or fails on the same invalid setting `serve` would refuse.
+//!
+//! The master key is never printed, only where it is kept; nothing is written, opened or
+//! bound.
+//!
+//! Not here: the precedence rules and validation themselves (`crate::config`).
+
+use serde_json::json;
+
+use crate::cmd::serve::ServeArgs;
+use crate::config;
+
+pub(crate) fn run(db_url: &str, file: &config::FileConfig, args: &ServeArgs) -> anyhow::Result<()> {
+    let s = config::settings(file, args)?;
+    println!(
+        "{}",
+        json!({
+            "database_url": db_url, "addr": config::addr(file, args), "issuer": s.issuer.as_str(),
+            "signing_alg": s.signing_alg.as_str(), "access_token_ttl": s.access_token_ttl_secs,
+            "refresh_token_ttl": s.refresh_token_ttl_secs, "session_ttl": s.session_ttl_secs,
+            "master_key": "(redacted)", "master_key_file": config::master_key_path(file, db_url),
+        })
+    );
+    Ok(())
+}
