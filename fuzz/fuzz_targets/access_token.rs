@@ -24,8 +24,8 @@ libfuzzer_sys::fuzz_target!(|data: &str| {
     let (rt, v) = STATE.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let v = Validator::new(
-            "https://id.example.com",
-            "https://api.example.com",
+            keycard_protocol::Issuer::from_wire("https://id.example.com").unwrap(),
+            keycard_protocol::Audience::parse("https://api.example.com").unwrap(),
             Arc::new(Fixed),
             ValidatorOptions::default().jwks_uri("https://id.example.com/jwks.json"),
         );

@@ -3,8 +3,8 @@
 libfuzzer_sys::fuzz_target!(|data: (&str, &[u8])| {
     let (authorization, body) = data;
     if let Ok(p) = keycard_protocol::form::Params::parse(body) {
-        let _ = keycard_protocol::token::ClientAuth::parse(Some(authorization), &p);
-        let _ = keycard_protocol::token::ClientAuth::parse(None, &p);
+        let _ = keycard_protocol::client_auth::ClientAuth::parse(Some(authorization), &p);
+        let _ = keycard_protocol::client_auth::ClientAuth::parse(None, &p);
         let _ = keycard_protocol::token::TokenRequest::parse(&p);
     }
 });

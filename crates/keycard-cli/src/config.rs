@@ -8,8 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_jose::Alg;
 use keycard_protocol::Issuer;
+use keycard_server::MasterKey;
 use keycard_server::Settings;
-use keycard_server::crypto::MasterKey;
 use serde::Deserialize;
 
 use crate::cmd::serve::ServeArgs;

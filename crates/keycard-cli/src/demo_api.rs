@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use keycard_protocol::{Audience, ClientId, ClientSecret, Issuer, Kid};
 use keycard_validate::{
     Bearer, BearerLayer, Clock as _, Introspector, RequireScopes, ReqwestClient, Validator,
     ValidatorOptions, introspect_request,
@@ -38,7 +39,7 @@ async fn public_photos() -> Response {
 
 async fn photos(Bearer(token): Bearer) -> Response {
     let mut body = photos_json();
-    body["for"] = token.sub().into();
+    body["for"] = token.sub().as_str().into();
     axum::Json(body).into_response()
 }
 
@@ -57,15 +58,20 @@ async fn orders(State(api): State<Arc<DemoApi>>, headers: HeaderMap) -> Response
 
 /// Builds the demo API router for `issuer`, accepting tokens for `audience`.
 pub(crate) fn router(
-    issuer: &str,
-    audience: &str,
-    client_id: &str,
-    client_secret: &str,
+    issuer: &Issuer,
+    audience: &Audience,
+    client_id: &ClientId,
+    client_secret: &ClientSecret,
 ) -> anyhow::Result<Router> {
     let http = Arc::new(ReqwestClient::new().map_err(|e| anyhow::anyhow!("{e}"))?);
-    let validator = Validator::new(issuer, audience, http.clone(), ValidatorOptions::default());
+    let validator = Validator::new(
+        issuer.clone(),
+        audience.clone(),
+        http.clone(),
+        ValidatorOptions::default(),
+    );
     let introspector = Introspector::new(
-        format!("{issuer}/introspect"),
+        issuer.endpoint("/introspect"),
         client_id,
         client_secret,
         http,
@@ -89,7 +95,12 @@ pub(crate) async fn run(addr: &str, issuer: &str, audience: &str) -> anyhow::Res
         std::env::var("KEYCARD_DEMO_API_CLIENT_ID").unwrap_or_else(|_| "photos-api".into());
     let secret = std::env::var("KEYCARD_DEMO_API_CLIENT_SECRET")
         .context("set KEYCARD_DEMO_API_CLIENT_SECRET to the photos-api client's secret (introspection needs it)")?;
-    let app = router(issuer, audience, &client_id, &secret)?;
+    let app = router(
+        &Issuer::from_wire(issuer).map_err(anyhow::Error::msg)?,
+        &Audience::parse(audience)?,
+        &ClientId::parse(&client_id)?,
+        &ClientSecret::parse(&secret)?,
+    )?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -125,18 +136,18 @@ pub(crate) async fn bench_validate(seconds: u64, alg: keycard_jose::Alg) -> anyh
         }
     }
 
-    let (key, _) = SigningKey::generate(alg, "bench".into())?;
+    let (key, _) = SigningKey::generate(alg, Kid::parse("bench")?)?;
     let jwks = keycard_jose::jwks_json(&[key.public_jwk()]).to_string();
     let iss = "https://id.example.com";
-    let now = keycard_validate::SystemClock.now();
+    let now = keycard_validate::SystemClock.now().secs();
     let token = key.sign(
         TokenTyp::AccessToken,
         &json!({ "iss": iss, "sub": "u1", "aud": "https://api.example.com", "exp": now + 3600, "iat": now,
                  "jti": "j1", "client_id": "c1", "scope": "photos:read" }),
     )?;
     let validator = Validator::new(
-        iss,
-        "https://api.example.com",
+        Issuer::from_wire(iss).map_err(anyhow::Error::msg)?,
+        Audience::parse("https://api.example.com")?,
         Arc::new(Static(jwks)),
         ValidatorOptions::default().jwks_uri(format!("{iss}/jwks.json")),
     );

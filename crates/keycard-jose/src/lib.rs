@@ -18,6 +18,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keycard_protocol::Kid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -85,7 +86,7 @@ enum Inner {
 
 /// A parsed private key with its key id.
 pub struct SigningKey {
-    kid: String,
+    kid: Kid,
     alg: Alg,
     inner: Inner,
     rng: SystemRandom,
@@ -114,7 +115,7 @@ impl fmt::Debug for Pkcs8 {
 
 impl SigningKey {
     /// Generates a key (RSA-2048, P-256 or Ed25519) and returns it with its PKCS#8 encoding.
-    pub fn generate(alg: Alg, kid: String) -> Result<(SigningKey, Pkcs8), JoseError> {
+    pub fn generate(alg: Alg, kid: Kid) -> Result<(SigningKey, Pkcs8), JoseError> {
         let der = match alg {
             Alg::RS256 => {
                 use aws_lc_rs::encoding::AsDer;
@@ -145,7 +146,7 @@ impl SigningKey {
     }
 
     /// Parses a stored PKCS#8 key once; the result signs any number of tokens.
-    pub fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> Result<SigningKey, JoseError> {
+    pub fn from_pkcs8(alg: Alg, kid: Kid, der: &[u8]) -> Result<SigningKey, JoseError> {
         let inner = match alg {
             Alg::RS256 => Inner::Rsa(
                 RsaKeyPair::from_pkcs8(der).map_err(|e| JoseError::BadKey(e.to_string()))?,
@@ -172,7 +173,7 @@ impl SigningKey {
         })
     }
 
-    pub fn kid(&self) -> &str {
+    pub fn kid(&self) -> &Kid {
         &self.kid
     }
 
@@ -323,9 +324,13 @@ pub fn parse_jwks(v: &serde_json::Value) -> Result<jsonwebtoken::jwk::JwkSet, Jo
 mod tests {
     use super::*;
 
+    fn kid(s: &str) -> Kid {
+        Kid::parse(s).unwrap()
+    }
+
     fn roundtrip(alg: Alg) {
-        let (key, der) = SigningKey::generate(alg, format!("k-{}", alg.as_str())).unwrap();
-        let again = SigningKey::from_pkcs8(alg, "k2".into(), &der.0).unwrap();
+        let (key, der) = SigningKey::generate(alg, kid(&format!("k-{}", alg.as_str()))).unwrap();
+        let again = SigningKey::from_pkcs8(alg, kid("k2"), &der.0).unwrap();
         assert_eq!(again.public_jwk()["x"], key.public_jwk()["x"]);
         let jwks = parse_jwks(&jwks_json(&[key.public_jwk()])).unwrap();
         let claims = serde_json::json!({ "sub": "alice", "exp": 2_000 });
@@ -360,7 +365,7 @@ mod tests {
 
     #[test]
     fn rfc8725_s3_1_alg_none_and_string_exp_are_refused() {
-        let (key, _) = SigningKey::generate(Alg::ES256, "k".into()).unwrap();
+        let (key, _) = SigningKey::generate(Alg::ES256, kid("k")).unwrap();
         let jwks = parse_jwks(&jwks_json(&[key.public_jwk()])).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k","typ":"at+jwt"}"#);
         let body = URL_SAFE_NO_PAD.encode(r#"{"sub":"x","exp":9999999999}"#);

@@ -8,13 +8,13 @@
 //!
 //! No I/O: the caller loads the client, session and consent and passes `now`.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::pkce::CodeChallenge;
 use crate::policy::{self, Api, Client, Flow, GrantType};
-use crate::values::{ClientId, Nonce, ScopeSet, State, UnixTime};
+use crate::redirect::RedirectUri;
+use crate::time::UnixTime;
+use crate::values::{Audience, ClientId, LoginHint, MaxAge, Nonce, Prompt, ScopeSet, State};
 
 /// Errors of the authorization endpoint, split by where they may be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,45 +24,36 @@ pub enum AuthorizeError {
     ShowToUser(OAuthError),
     /// Redirect to the client's registered URI with `error`, `state` and `iss`.
     RedirectToClient {
-        redirect_uri: String,
-        state: Option<String>,
+        redirect_uri: RedirectUri,
+        state: Option<State>,
         error: OAuthError,
     },
 }
 
-/// The `prompt` parameter (OIDC Core §3.1.2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Prompt {
-    pub none: bool,
-    pub login: bool,
-    pub consent: bool,
-}
-
-/// A fully validated authorization request. It is stored with the login transaction, so it
-/// serialises; it carries no secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A fully validated authorization request, typed throughout. It is kept with the login
+/// transaction (the store chooses its own stored shape); it carries no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthorizeRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    /// The selected redirect URI: the requested one, which matched a registration.
+    pub redirect_uri: RedirectUri,
     /// Whether `redirect_uri` was sent; then the token request must repeat it (RFC 6749 §4.1.3).
     pub redirect_uri_sent: bool,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub scope: String,
-    pub audience: Option<String>,
-    pub code_challenge: String,
+    pub state: Option<State>,
+    pub nonce: Option<Nonce>,
+    /// The granted scope, after policy.
+    pub scope: ScopeSet,
+    /// The API the tokens are for, after policy.
+    pub audience: Option<Audience>,
+    pub code_challenge: CodeChallenge,
     pub prompt: Prompt,
-    pub max_age: Option<i64>,
-    pub login_hint: Option<String>,
+    pub max_age: Option<MaxAge>,
+    pub login_hint: Option<LoginHint>,
 }
 
 impl AuthorizeRequest {
-    pub fn scope_set(&self) -> ScopeSet {
-        ScopeSet::parse(&self.scope).unwrap_or_default()
-    }
-
     pub fn is_openid(&self) -> bool {
-        self.scope_set().contains("openid")
+        self.scope.contains("openid")
     }
 }
 
@@ -78,17 +69,14 @@ pub fn parse_client(params: &Params) -> Result<ClientId, AuthorizeError> {
 pub fn parse_request(
     params: &Params,
     client: &Client,
-    api_lookup: &dyn Fn(&str) -> Option<Api>,
+    api_lookup: &dyn Fn(&Audience) -> Option<Api>,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     let requested = params.get("redirect_uri");
     let redirect_uri = crate::redirect::select(&client.redirect_uris, requested)
         .map_err(AuthorizeError::ShowToUser)?;
     // From here on the redirect URI is trusted, so errors go back to the client, with `state`
     // echoed only if it is itself acceptable.
-    let state = params
-        .get("state")
-        .and_then(|s| State::parse(s).ok())
-        .map(|s| s.as_str().to_owned());
+    let state = params.get("state").and_then(|s| State::parse(s).ok());
     let fail = |error: OAuthError| AuthorizeError::RedirectToClient {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
@@ -144,67 +132,48 @@ pub fn parse_request(
         .map(ScopeSet::parse)
         .transpose()
         .map_err(fail)?;
-    let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
+    let prompt = Prompt::parse(params.get("prompt")).map_err(fail)?;
     let max_age = params
         .get("max_age")
-        .map(|m| m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()))
+        .map(MaxAge::parse)
         .transpose()
-        .map_err(|()| {
-            fail(OAuthError::invalid_request(
-                "max_age must be a non-negative integer",
-            ))
-        })?;
+        .map_err(fail)?;
     let nonce = params
         .get("nonce")
         .map(Nonce::parse)
         .transpose()
         .map_err(fail)?;
+    // A hint that is not acceptable is ignored, not refused: it is only a convenience.
     let login_hint = params
         .get("login_hint")
-        .filter(|h| h.len() <= 255)
-        .map(str::to_owned);
+        .and_then(|h| LoginHint::parse(h).ok());
     let target = policy::target(params.get("resource"), params.get("audience")).map_err(fail)?;
-    let resolved =
-        policy::resolve(Flow::User, client, scope.as_ref(), target, api_lookup).map_err(fail)?;
+    let resolved = policy::resolve(
+        Flow::User,
+        client,
+        scope.as_ref(),
+        target.as_ref(),
+        api_lookup,
+    )
+    .map_err(fail)?;
     if resolved.scope.contains("offline_access") && !client.allows(GrantType::RefreshToken) {
         return Err(fail(OAuthError::invalid_scope(
             "this client may not receive refresh tokens",
         )));
     }
     Ok(AuthorizeRequest {
-        client_id: client.id.as_str().to_owned(),
-        redirect_uri: redirect_uri.clone(),
+        client_id: client.id.clone(),
+        redirect_uri,
         redirect_uri_sent: requested.is_some(),
         state,
-        nonce: nonce.map(|n| n.as_str().to_owned()),
-        scope: resolved.scope.to_wire(),
+        nonce,
+        scope: resolved.scope,
         audience: resolved.audience,
-        code_challenge: challenge.as_str().to_owned(),
+        code_challenge: challenge,
         prompt,
         max_age,
         login_hint,
     })
-}
-
-fn parse_prompt(p: Option<&str>) -> Result<Prompt, OAuthError> {
-    let mut prompt = Prompt::default();
-    for v in p.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
-        match v {
-            "none" => prompt.none = true,
-            "login" => prompt.login = true,
-            "consent" => prompt.consent = true,
-            // Keycard has one account per browser session, so the chooser is the login page.
-            "select_account" => prompt.login = true,
-            _ => return Err(OAuthError::invalid_request("unknown prompt value")),
-        }
-    }
-    // OIDC Core §3.1.2.1: none with any other value is an error.
-    if prompt.none && (prompt.login || prompt.consent) {
-        return Err(OAuthError::invalid_request(
-            "prompt=none cannot be combined with other values",
-        ));
-    }
-    Ok(prompt)
 }
 
 /// What the browser session looks like to the rules.
@@ -240,12 +209,7 @@ pub fn decide(
     let needs_login = match session {
         None => true,
         Some(_) if authenticated_in_this_request => false,
-        Some(s) => {
-            req.prompt.login
-                || req
-                    .max_age
-                    .is_some_and(|m| now.secs().saturating_sub(s.auth_time.secs()) > m)
-        }
+        Some(s) => req.prompt.login || req.max_age.is_some_and(|m| m.is_exceeded(s.auth_time, now)),
     };
     if needs_login {
         return if req.prompt.none {
@@ -254,7 +218,7 @@ pub fn decide(
             Decision::Login
         };
     }
-    let covered = consented_scope.is_some_and(|c| req.scope_set().is_subset(c));
+    let covered = consented_scope.is_some_and(|c| req.scope.is_subset(c));
     let needs_consent =
         !consented_in_this_request && (req.prompt.consent || (!first_party && !covered));
     if needs_consent {
@@ -280,14 +244,14 @@ mod tests {
             redirect_uris: vec![RedirectUri::register("https://app.example.com/cb").unwrap()],
             grant_types: grants,
             scopes: ScopeSet::parse("openid profile email offline_access photos:read").unwrap(),
-            audiences: vec!["https://api.example.com".into()],
+            audiences: vec![Audience::parse("https://api.example.com").unwrap()],
             first_party: false,
         }
     }
 
-    fn apis(id: &str) -> Option<Api> {
-        (id == "https://api.example.com").then(|| Api {
-            identifier: id.into(),
+    fn apis(id: &Audience) -> Option<Api> {
+        (id.as_str() == "https://api.example.com").then(|| Api {
+            identifier: id.clone(),
             name: "Photos".into(),
             scopes: ScopeSet::parse("photos:read").unwrap(),
             access_token_ttl_secs: 900,
@@ -307,7 +271,7 @@ mod tests {
         parse_request(&p, &c, &apis).map_err(|e| match e {
             AuthorizeError::ShowToUser(e) => (false, e.code),
             AuthorizeError::RedirectToClient { error, state, .. } => {
-                assert_eq!(state.as_deref(), Some("xyz"));
+                assert_eq!(state.as_ref().map(State::as_str), Some("xyz"));
                 (true, error.code)
             }
         })
@@ -457,12 +421,12 @@ mod tests {
             Decision::IssueCode
         );
         req.prompt = Prompt::default();
-        req.max_age = Some(50);
+        req.max_age = Some(MaxAge::parse("50").unwrap());
         assert_eq!(
             decide(&req, s, false, Some(&consented), false, false, now),
             Decision::Login
         );
-        req.max_age = Some(100);
+        req.max_age = Some(MaxAge::parse("100").unwrap());
         assert_eq!(
             decide(&req, s, false, Some(&consented), false, false, now),
             Decision::IssueCode

@@ -8,18 +8,21 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::values::{ScopeSet, UnixTime};
+use crate::time::UnixTime;
+use crate::values::{
+    Audience, ClientId, GrantId, Issuer, Jti, Nonce, ScopeSet, SessionId, Subject, UserId,
+};
 
 /// `aud` as a string or an array (RFC 7519 §4.1.3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Aud {
-    One(String),
-    Many(Vec<String>),
+    One(Audience),
+    Many(Vec<Audience>),
 }
 
 impl Aud {
-    pub fn from_vec(mut v: Vec<String>) -> Aud {
+    pub fn from_vec(mut v: Vec<Audience>) -> Aud {
         if v.len() == 1 {
             Aud::One(v.remove(0))
         } else {
@@ -27,40 +30,59 @@ impl Aud {
         }
     }
 
-    pub fn contains(&self, a: &str) -> bool {
+    pub fn contains(&self, a: &Audience) -> bool {
+        self.iter().any(|x| x == a)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Audience> {
         match self {
-            Aud::One(x) => x == a,
-            Aud::Many(v) => v.iter().any(|x| x == a),
+            Aud::One(x) => std::slice::from_ref(x).iter(),
+            Aud::Many(v) => v.iter(),
         }
     }
 }
 
-/// JWT access-token claims (RFC 9068 §2.2).
+/// JWT access-token claims (RFC 9068 §2.2). [`crate::issue`] builds them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
-    pub iss: String,
-    pub sub: String,
+    pub iss: Issuer,
+    pub sub: Subject,
     pub aud: Aud,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    pub client_id: String,
-    #[serde(skip_serializing_if = "String::is_empty", default)]
-    pub scope: String,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub jti: Jti,
+    pub client_id: ClientId,
+    #[serde(skip_serializing_if = "ScopeSet::is_empty", default)]
+    pub scope: ScopeSet,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub auth_time: Option<i64>,
+    pub auth_time: Option<UnixTime>,
 }
 
 /// The user facts a token may carry.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
-    pub sub: String,
+    pub sub: UserId,
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub picture: Option<String>,
     pub email: Option<String>,
     pub email_verified: bool,
+}
+
+impl Profile {
+    /// A profile with only a subject.
+    pub fn new(sub: UserId) -> Profile {
+        Profile {
+            sub,
+            name: None,
+            given_name: None,
+            family_name: None,
+            picture: None,
+            email: None,
+            email_verified: false,
+        }
+    }
 }
 
 /// Standard claims released by scope (OIDC Core §5.4).
@@ -98,19 +120,19 @@ impl ScopedClaims {
 /// ID-token claims (OIDC Core §2, §3.1.3.6).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdTokenClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub azp: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Issuer,
+    pub sub: Subject,
+    pub aud: Aud,
+    pub azp: ClientId,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub auth_time: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<Nonce>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<SessionId>,
     #[serde(flatten)]
     pub claims: ScopedClaims,
 }
@@ -118,23 +140,9 @@ pub struct IdTokenClaims {
 /// The `/userinfo` response (OIDC Core §5.3.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserinfoResponse {
-    pub sub: String,
+    pub sub: Subject,
     #[serde(flatten)]
     pub claims: ScopedClaims,
-}
-
-/// The successful token response (RFC 6749 §5.1).
-#[derive(Clone, Debug, Serialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub scope: String,
 }
 
 /// The hash used for `at_hash` follows the JWS algorithm (OIDC Core §3.1.3.6): SHA-256 for
@@ -162,41 +170,18 @@ pub fn at_hash(access_token: &str, alg: HalfHash) -> String {
 /// a write per issued token. The `jti` stays unique (the random part) and opaque to resource
 /// servers; grant ids are random and say nothing about the user. Machine tokens have no grant
 /// and their `jti` is the random part alone.
-pub fn grant_jti(grant_id: &str, random: &str) -> String {
-    format!("{grant_id}.{random}")
+pub fn grant_jti(grant_id: &GrantId, random: &str) -> Jti {
+    // A grant id is at most 255 bytes and the random part is ours, so the whole stays within
+    // `Jti`'s 512 bytes.
+    Jti::from_checked(format!("{grant_id}.{random}"))
 }
 
 /// The grant id inside a `jti` made by [`grant_jti`], if there is one.
-pub fn jti_grant(jti: &str) -> Option<&str> {
-    jti.rsplit_once('.')
+pub fn jti_grant(jti: &Jti) -> Option<GrantId> {
+    jti.as_str()
+        .rsplit_once('.')
         .map(|(grant, _)| grant)
-        .filter(|g| !g.is_empty())
-}
-
-/// Builds access-token claims for a user grant or a machine grant (`sub` = client id, RFC 9068 §2.2).
-#[allow(clippy::too_many_arguments)]
-pub fn access_token(
-    iss: &str,
-    sub: &str,
-    aud: Vec<String>,
-    client_id: &str,
-    scope: &ScopeSet,
-    jti: String,
-    now: UnixTime,
-    ttl_secs: i64,
-    auth_time: Option<UnixTime>,
-) -> AccessTokenClaims {
-    AccessTokenClaims {
-        iss: iss.to_owned(),
-        sub: sub.to_owned(),
-        aud: Aud::from_vec(aud),
-        exp: now.plus(ttl_secs).secs(),
-        iat: now.secs(),
-        jti,
-        client_id: client_id.to_owned(),
-        scope: scope.to_wire(),
-        auth_time: auth_time.map(UnixTime::secs),
-    }
+        .and_then(|g| GrantId::parse(g).ok())
 }
 
 #[cfg(test)]
@@ -205,12 +190,12 @@ mod tests {
 
     #[test]
     fn rfc7009_s2_1_grant_is_found_from_the_access_token_jti() {
-        let jti = grant_jti("0f1e2d3c", "a1b2");
-        assert_eq!(jti, "0f1e2d3c.a1b2");
-        assert_eq!(jti_grant(&jti), Some("0f1e2d3c"));
+        let jti = grant_jti(&GrantId::parse("0f1e2d3c").unwrap(), "a1b2");
+        assert_eq!(jti.as_str(), "0f1e2d3c.a1b2");
+        assert_eq!(jti_grant(&jti).unwrap().as_str(), "0f1e2d3c");
         // Machine tokens and tokens from before grants were carried have no grant.
-        assert_eq!(jti_grant("a1b2c3"), None);
-        assert_eq!(jti_grant(".a1b2"), None);
+        assert_eq!(jti_grant(&Jti::parse("a1b2c3").unwrap()), None);
+        assert_eq!(jti_grant(&Jti::parse(".a1b2").unwrap()), None);
     }
 
     #[test]
@@ -236,11 +221,10 @@ mod tests {
     #[test]
     fn oidc_core_s5_4_claims_by_scope() {
         let p = Profile {
-            sub: "u1".into(),
             name: Some("Alice".into()),
             email: Some("a@example.com".into()),
             email_verified: true,
-            ..Profile::default()
+            ..Profile::new(UserId::parse("u1").unwrap())
         };
         let none = ScopedClaims::for_scope(&p, &ScopeSet::parse("openid").unwrap());
         assert_eq!(none, ScopedClaims::default());
@@ -251,24 +235,5 @@ mod tests {
         let profile = ScopedClaims::for_scope(&p, &ScopeSet::parse("openid profile").unwrap());
         assert_eq!(profile.name.as_deref(), Some("Alice"));
         assert_eq!(profile.email, None);
-    }
-
-    #[test]
-    fn rfc9068_s2_2_machine_token_claims() {
-        let c = access_token(
-            "https://id",
-            "m2m",
-            vec!["https://api".into()],
-            "m2m",
-            &ScopeSet::parse("read").unwrap(),
-            "j".into(),
-            UnixTime(10),
-            60,
-            None,
-        );
-        let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["aud"], "https://api");
-        assert_eq!(v["exp"], 70);
-        assert!(v.get("auth_time").is_none());
     }
 }

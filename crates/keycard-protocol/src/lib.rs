@@ -1,26 +1,47 @@
-//! Pure OAuth 2.1 / OpenID Connect rules for Keycard.
+//! Pure OAuth 2.1 / OpenID Connect rules and vocabulary for every Keycard role.
 //!
-//! Every RFC MUST and SHOULD that Keycard enforces lives here as a function from values to
-//! values: request parsing ([`form`], [`authorize`], [`token`]), PKCE ([`pkce`]), redirect-URI
-//! matching ([`redirect`]), scope and audience policy ([`policy`]), token claims ([`claims`]),
-//! and the one map from errors to wire responses ([`wire`]).
+//! The ground floor: the authorization server, the validation library, the gateway, the BFF
+//! and the CLI all speak through these types. Values ([`values`], [`secret`], [`time`]) are
+//! newtypes parsed once and carried end to end; requests are parsed and decided here
+//! ([`form`], [`authorize`], [`token`], [`client_auth`], [`pkce`], [`redirect`], [`policy`],
+//! [`issue`], [`bearer`]); the wire documents are typed both ways ([`discovery`],
+//! [`token::TokenResponse`], [`introspect`], [`error::ErrorResponse`], [`claims`]); and
+//! [`wire`] is the one map from errors to responses.
 //!
 //! Invariants: no I/O, no clock, no random numbers. The current time arrives as a
 //! [`UnixTime`] parameter and fresh secrets arrive as already-generated values, so every rule
-//! is deterministic and testable from a table.
+//! is deterministic and testable from a table. Only publishable dependencies (serde, url,
+//! base64, aws-lc-rs for SHA-256 and constant-time comparison), so the published validation
+//! library can build on it.
 //!
-//! Not here: HTTP framing (keycard-server), signing (keycard-jose), persistence (keycard-store).
+//! Not here: HTTP framing (keycard-server), signing (keycard-jose), persistence
+//! (keycard-store), the system clock and randomness (keycard-os).
 
-pub mod authorize;
-pub mod claims;
 pub mod error;
+pub mod secret;
+pub mod time;
+pub mod values;
+
+pub mod claims;
 pub mod form;
 pub mod pkce;
 pub mod policy;
 pub mod redirect;
+
+pub mod authorize;
+pub mod bearer;
+pub mod client_auth;
+pub mod discovery;
+pub mod introspect;
+pub mod issue;
 pub mod token;
-pub mod values;
+
 pub mod wire;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{ErrorCode, ErrorResponse, OAuthError};
+pub use secret::{
+    AuthorizationCode, BearerToken, ClientSecret, CsrfToken, DeviceCode, IdToken, RefreshToken,
+    SECRET_BYTES, Secret, SecretHash, SecretKind, SessionToken, TransactionId, kind,
+};
+pub use time::{Clock, ManualClock, UnixTime};
 pub use values::*;

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::redirect::RedirectUri;
-use crate::values::{OIDC_SCOPES, Scope, ScopeSet};
+use crate::secret::{SecretHash, kind};
+use crate::values::{Audience, ClientId, OIDC_SCOPES, Scope, ScopeSet};
 
 /// Grant types Keycard implements. The implicit and password grants are deliberately absent
 /// (OAuth 2.1 §10; RFC 9700 §2.4).
@@ -42,14 +43,14 @@ impl GrantType {
 /// A registered client, as the rules need to see it.
 #[derive(Clone, Debug)]
 pub struct Client {
-    pub id: crate::values::ClientId,
+    pub id: ClientId,
     pub name: String,
     /// SHA-256 of the client secret; `None` for public clients.
-    pub secret_hash: Option<crate::values::TokenHash>,
+    pub secret_hash: Option<SecretHash<kind::ClientSecret>>,
     pub redirect_uris: Vec<RedirectUri>,
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
-    pub audiences: Vec<String>,
+    pub audiences: Vec<Audience>,
     /// First-party clients skip the consent page (like Auth0's "skip consent").
     pub first_party: bool,
 }
@@ -62,12 +63,17 @@ impl Client {
     pub fn allows(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
     }
+
+    /// Whether this client may request tokens for `audience`.
+    pub fn may_request(&self, audience: &Audience) -> bool {
+        self.audiences.contains(audience)
+    }
 }
 
 /// A registered API (resource server): its audience identifier, scopes and token lifetime.
 #[derive(Clone, Debug)]
 pub struct Api {
-    pub identifier: String,
+    pub identifier: Audience,
     pub name: String,
     pub scopes: ScopeSet,
     pub access_token_ttl_secs: i64,
@@ -78,7 +84,7 @@ pub struct Api {
 pub struct Resolved {
     pub scope: ScopeSet,
     /// The API audience, if one was requested or implied.
-    pub audience: Option<String>,
+    pub audience: Option<Audience>,
     /// The access-token lifetime of that API, if any.
     pub api_ttl_secs: Option<i64>,
 }
@@ -91,25 +97,32 @@ pub enum Flow {
 }
 
 /// Picks the target API from `resource` (RFC 8707) or `audience` (Auth0 style).
-pub fn target<'a>(
-    resource: Option<&'a str>,
-    audience: Option<&'a str>,
-) -> Result<Option<&'a str>, OAuthError> {
-    match (resource, audience) {
-        (Some(r), Some(a)) if r != a => Err(OAuthError::invalid_target(
-            "resource and audience name different APIs",
-        )),
+pub fn target(
+    resource: Option<&str>,
+    audience: Option<&str>,
+) -> Result<Option<Audience>, OAuthError> {
+    let named = match (resource, audience) {
+        (Some(r), Some(a)) if r != a => {
+            return Err(OAuthError::invalid_target(
+                "resource and audience name different APIs",
+            ));
+        }
         (Some(r), _) => {
             // RFC 8707 §2: an absolute URI without a fragment.
             match url::Url::parse(r) {
-                Ok(u) if u.fragment().is_none() => Ok(Some(r)),
-                _ => Err(OAuthError::invalid_target(
-                    "resource must be an absolute URI without a fragment",
-                )),
+                Ok(u) if u.fragment().is_none() => Some(r),
+                _ => {
+                    return Err(OAuthError::invalid_target(
+                        "resource must be an absolute URI without a fragment",
+                    ));
+                }
             }
         }
-        (None, a) => Ok(a),
-    }
+        (None, a) => a,
+    };
+    named
+        .map(|t| Audience::parse(t).map_err(|e| OAuthError::invalid_target(e.to_string())))
+        .transpose()
 }
 
 /// Resolves requested scope and target against the client and the registered APIs.
@@ -119,12 +132,12 @@ pub fn target<'a>(
 pub fn effective_target<'a>(
     flow: Flow,
     client: &'a Client,
-    requested_target: Option<&'a str>,
-) -> Result<Option<&'a str>, OAuthError> {
+    requested_target: Option<&'a Audience>,
+) -> Result<Option<&'a Audience>, OAuthError> {
     match requested_target {
         Some(t) => Ok(Some(t)),
         None if flow == Flow::Machine => match client.audiences.as_slice() {
-            [only] => Ok(Some(only.as_str())),
+            [only] => Ok(Some(only)),
             _ => Err(OAuthError::invalid_target(
                 "audience or resource is required",
             )),
@@ -137,13 +150,13 @@ pub fn resolve(
     flow: Flow,
     client: &Client,
     requested_scope: Option<&ScopeSet>,
-    requested_target: Option<&str>,
-    api_lookup: &dyn Fn(&str) -> Option<Api>,
+    requested_target: Option<&Audience>,
+    api_lookup: &dyn Fn(&Audience) -> Option<Api>,
 ) -> Result<Resolved, OAuthError> {
     let target = effective_target(flow, client, requested_target)?;
     let api = match target {
         Some(t) => {
-            if !client.audiences.iter().any(|a| a == t) {
+            if !client.may_request(t) {
                 return Err(OAuthError::invalid_target(
                     "this client may not request that audience",
                 ));
@@ -207,7 +220,6 @@ fn default_scope(flow: Flow, client: &Client, api: Option<&Api>) -> ScopeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::ClientId;
 
     fn client() -> Client {
         Client {
@@ -217,14 +229,19 @@ mod tests {
             redirect_uris: vec![],
             grant_types: vec![GrantType::ClientCredentials],
             scopes: ScopeSet::parse("openid read write").unwrap(),
-            audiences: vec!["https://api.example.com".into()],
+            audiences: vec![Audience::parse("https://api.example.com").unwrap()],
             first_party: false,
         }
     }
 
-    fn apis(id: &str) -> Option<Api> {
+    fn aud(s: &str) -> Audience {
+        Audience::parse(s).unwrap()
+    }
+
+    fn apis(id: &Audience) -> Option<Api> {
+        let id = id.as_str();
         (id == "https://api.example.com" || id == "https://other.example.com").then(|| Api {
-            identifier: id.into(),
+            identifier: aud(id),
             name: "api".into(),
             scopes: ScopeSet::parse("read write").unwrap(),
             access_token_ttl_secs: 600,
@@ -235,13 +252,13 @@ mod tests {
     fn rfc8707_s2_table() {
         let c = client();
         let ok = resolve(Flow::Machine, &c, None, None, &apis).unwrap();
-        assert_eq!(ok.audience.as_deref(), Some("https://api.example.com"));
+        assert_eq!(ok.audience, Some(aud("https://api.example.com")));
         assert_eq!(ok.scope.to_wire(), "read write");
         let e = resolve(
             Flow::Machine,
             &c,
             None,
-            Some("https://other.example.com"),
+            Some(&aud("https://other.example.com")),
             &apis,
         )
         .unwrap_err();
@@ -250,7 +267,7 @@ mod tests {
             Flow::User,
             &c,
             None,
-            Some("https://unknown.example.com"),
+            Some(&aud("https://unknown.example.com")),
             &apis,
         )
         .unwrap_err();
@@ -288,7 +305,7 @@ mod tests {
             Flow::User,
             &c,
             Some(&s),
-            Some("https://api.example.com"),
+            Some(&aud("https://api.example.com")),
             &apis,
         )
         .unwrap();

@@ -63,8 +63,18 @@ impl RedirectUri {
         Ok(RedirectUri(s.to_owned()))
     }
 
+    /// A redirect URI read back from the store, where only registered or selected ones go.
     pub fn from_stored(s: String) -> Self {
         RedirectUri(s)
+    }
+
+    /// A `redirect_uri` repeated in a token request (RFC 6749 §4.1.3): bounded and free of
+    /// control characters. It is only ever compared, byte for byte, with the stored one.
+    pub fn parse(s: &str) -> Result<Self, OAuthError> {
+        if s.is_empty() || s.len() > 2000 || s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(OAuthError::invalid_request("redirect_uri is malformed"));
+        }
+        Ok(RedirectUri(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -115,17 +125,22 @@ fn strip_loopback<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Picks the redirect URI for an authorization request (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1):
 /// the requested one if it matches a registration; with none requested, the only registered URI.
-pub fn select(registered: &[RedirectUri], requested: Option<&str>) -> Result<String, OAuthError> {
+pub fn select(
+    registered: &[RedirectUri],
+    requested: Option<&str>,
+) -> Result<RedirectUri, OAuthError> {
     match requested {
+        // The requested string, not the registered one: on loopback the port may differ, and
+        // the code must be sent to the port the app listens on.
         Some(r) => registered
             .iter()
             .find(|u| u.matches(r))
-            .map(|_| r.to_owned())
+            .map(|_| RedirectUri(r.to_owned()))
             .ok_or_else(|| {
                 OAuthError::invalid_request("redirect_uri is not registered for this client")
             }),
         None => match registered {
-            [only] => Ok(only.as_str().to_owned()),
+            [only] => Ok(only.clone()),
             _ => Err(OAuthError::invalid_request("redirect_uri is required")),
         },
     }
@@ -197,7 +212,7 @@ mod tests {
     #[test]
     fn rfc6749_s3_1_2_3_redirect_uri_may_be_omitted_only_with_one_registration() {
         let one = [reg("https://a.example/cb")];
-        assert_eq!(select(&one, None).unwrap(), "https://a.example/cb");
+        assert_eq!(select(&one, None).unwrap().as_str(), "https://a.example/cb");
         let two = [reg("https://a.example/cb"), reg("https://a.example/cb2")];
         assert!(select(&two, None).is_err());
         assert!(select(&two, Some("https://a.example/cb3")).is_err());

@@ -1,136 +1,39 @@
-//! Token endpoint rules (RFC 6749 §2.3.1, §4.1.3, §4.4, §5, §6; RFC 7636 §4.6; RFC 9700 §4.14).
+//! Token endpoint rules (RFC 6749 §4.1.3, §4.4, §5, §6; RFC 7636 §4.6; RFC 9700 §4.14).
 //!
-//! [`ClientAuth::parse`] reads how the client authenticated; [`TokenRequest::parse`] types the
-//! grant; [`check_code`] and [`check_refresh`] decide whether a stored code or refresh token may
-//! be redeemed by this client. No I/O: the caller loads and consumes the stored records.
+//! [`TokenRequest::parse`] types the grant; [`check_grant_allowed`], [`check_code`] and
+//! [`check_refresh`] decide whether this client may use the grant and redeem the stored code or
+//! refresh token; [`TokenResponse`] is the RFC 6749 §5.1 document, written by the server and read
+//! by Keycard's clients.
+//!
+//! No I/O: the caller authenticates the client ([`crate::client_auth`]), loads and consumes the
+//! stored records, and passes `now`. What is issued is decided in [`crate::issue`].
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::pkce::{CodeChallenge, CodeVerifier};
 use crate::policy::{self, Client, GrantType};
-use crate::values::{ClientId, ScopeSet, Secret, UnixTime};
-
-/// How the client presented itself (RFC 6749 §2.3.1; OpenID Connect Core §9).
-#[derive(Debug, Clone)]
-pub enum ClientAuth {
-    /// `client_secret_basic`: HTTP Basic with form-urlencoded id and secret.
-    Basic { id: ClientId, secret: Secret },
-    /// `client_secret_post`: `client_id` and `client_secret` in the body.
-    Post { id: ClientId, secret: Secret },
-    /// `none`: a public client sends only `client_id`.
-    None { id: ClientId },
-}
-
-impl ClientAuth {
-    /// Parses the `Authorization` header value (if any) and the body. Two methods at once are an
-    /// `invalid_request` (OAuth 2.1 §3.2.1); no identification at all is `invalid_client`.
-    pub fn parse(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
-        let body_id = params.get("client_id");
-        let body_secret = params.get("client_secret");
-        if let Some(h) = authorization {
-            let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::invalid_client(
-                    "only HTTP Basic client authentication is supported",
-                ));
-            }
-            if body_secret.is_some() {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method, not two",
-                ));
-            }
-            let decoded = STANDARD
-                .decode(rest.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-            let id = urldecode(id)?;
-            let secret = urldecode(secret)?;
-            let id = ClientId::parse_strict(&id)
-                .map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
-            if body_id.is_some_and(|b| b != id.as_str()) {
-                return Err(OAuthError::invalid_request(
-                    "client_id in the body differs from the Authorization header",
-                ));
-            }
-            let secret = Secret::parse(&secret)
-                .map_err(|_| OAuthError::invalid_client("malformed client secret"))?;
-            return Ok(ClientAuth::Basic { id, secret });
-        }
-        let id = body_id
-            .ok_or_else(|| OAuthError::invalid_client("client authentication is missing"))?;
-        let id = ClientId::parse_strict(id)
-            .map_err(|_| OAuthError::invalid_client("malformed client_id"))?;
-        match body_secret {
-            Some(s) => Ok(ClientAuth::Post {
-                id,
-                secret: Secret::parse(s)
-                    .map_err(|_| OAuthError::invalid_client("malformed client secret"))?,
-            }),
-            None => Ok(ClientAuth::None { id }),
-        }
-    }
-
-    pub fn client_id(&self) -> &ClientId {
-        match self {
-            ClientAuth::Basic { id, .. }
-            | ClientAuth::Post { id, .. }
-            | ClientAuth::None { id } => id,
-        }
-    }
-
-    pub fn used_basic(&self) -> bool {
-        matches!(self, ClientAuth::Basic { .. })
-    }
-
-    /// Checks the presented credentials against the registered client, in constant time.
-    pub fn verify(&self, client: &Client) -> Result<(), OAuthError> {
-        let fail = || OAuthError::invalid_client("client authentication failed");
-        match (self, &client.secret_hash) {
-            (ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. }, Some(stored)) => {
-                if secret.hash().ct_eq(stored) {
-                    Ok(())
-                } else {
-                    Err(fail())
-                }
-            }
-            (ClientAuth::None { .. }, None) => Ok(()),
-            // A public client that sends a secret, or a confidential one that sends none.
-            (ClientAuth::Basic { .. } | ClientAuth::Post { .. }, None)
-            | (ClientAuth::None { .. }, Some(_)) => Err(fail()),
-        }
-    }
-}
-
-fn urldecode(s: &str) -> Result<String, OAuthError> {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))
-}
+use crate::redirect::RedirectUri;
+use crate::secret::{AuthorizationCode, BearerToken, IdToken, RefreshToken};
+use crate::time::UnixTime;
+use crate::values::{Audience, ClientId, ScopeSet};
 
 /// A typed token request.
 #[derive(Debug, Clone)]
 pub enum TokenRequest {
     AuthorizationCode {
-        code: Secret,
-        redirect_uri: Option<String>,
-        code_verifier: Option<String>,
+        code: AuthorizationCode,
+        redirect_uri: Option<RedirectUri>,
+        code_verifier: Option<CodeVerifier>,
     },
     RefreshToken {
-        refresh_token: Secret,
+        refresh_token: RefreshToken,
         scope: Option<ScopeSet>,
     },
     ClientCredentials {
         scope: Option<ScopeSet>,
-        target: Option<String>,
+        target: Option<Audience>,
     },
 }
 
@@ -140,20 +43,25 @@ impl TokenRequest {
         let scope = params.get("scope").map(ScopeSet::parse).transpose()?;
         match grant {
             "authorization_code" => Ok(TokenRequest::AuthorizationCode {
-                code: Secret::parse(params.require("code")?)
+                code: AuthorizationCode::parse(params.require("code")?)
                     .map_err(|_| OAuthError::invalid_grant("malformed code"))?,
-                redirect_uri: params.get("redirect_uri").map(str::to_owned),
-                code_verifier: params.get("code_verifier").map(str::to_owned),
+                redirect_uri: params
+                    .get("redirect_uri")
+                    .map(RedirectUri::parse)
+                    .transpose()?,
+                code_verifier: params
+                    .get("code_verifier")
+                    .map(CodeVerifier::parse)
+                    .transpose()?,
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
-                refresh_token: Secret::parse(params.require("refresh_token")?)
+                refresh_token: RefreshToken::parse(params.require("refresh_token")?)
                     .map_err(|_| OAuthError::invalid_grant("malformed refresh_token"))?,
                 scope,
             }),
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope,
-                target: policy::target(params.get("resource"), params.get("audience"))?
-                    .map(str::to_owned),
+                target: policy::target(params.get("resource"), params.get("audience"))?,
             }),
             "password" | "implicit" => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -196,10 +104,10 @@ pub fn check_grant_allowed(client: &Client, grant: GrantType) -> Result<(), OAut
 /// The stored facts about an authorization code that redemption must check.
 #[derive(Debug, Clone)]
 pub struct StoredCode<'a> {
-    pub client_id: &'a str,
-    pub redirect_uri: &'a str,
+    pub client_id: &'a ClientId,
+    pub redirect_uri: &'a RedirectUri,
     pub redirect_uri_sent: bool,
-    pub code_challenge: &'a str,
+    pub code_challenge: &'a CodeChallenge,
     pub expires_at: UnixTime,
 }
 
@@ -208,11 +116,11 @@ pub struct StoredCode<'a> {
 pub fn check_code(
     stored: &StoredCode<'_>,
     client_id: &ClientId,
-    redirect_uri: Option<&str>,
-    code_verifier: Option<&str>,
+    redirect_uri: Option<&RedirectUri>,
+    code_verifier: Option<&CodeVerifier>,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    if stored.client_id != client_id.as_str() {
+    if stored.client_id != client_id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
@@ -235,8 +143,7 @@ pub fn check_code(
     }
     let verifier =
         code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required"))?;
-    let verifier = CodeVerifier::parse(verifier)?;
-    if !CodeChallenge::from_stored(stored.code_challenge.to_owned()).verify(&verifier) {
+    if !stored.code_challenge.verify(verifier) {
         return Err(OAuthError::invalid_grant(
             "code_verifier does not match the code_challenge",
         ));
@@ -247,14 +154,14 @@ pub fn check_code(
 /// RFC 6749 §6 and RFC 9700 §4.14.2: the refresh token belongs to this client, has not
 /// expired, and any requested scope is within the original grant (no widening).
 pub fn check_refresh(
-    token_client_id: &str,
+    token_client_id: &ClientId,
     token_expires_at: UnixTime,
     granted: &ScopeSet,
     client_id: &ClientId,
     requested: Option<&ScopeSet>,
     now: UnixTime,
 ) -> Result<ScopeSet, OAuthError> {
-    if token_client_id != client_id.as_str() {
+    if token_client_id != client_id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -271,10 +178,60 @@ pub fn check_refresh(
     }
 }
 
+/// `token_type` (RFC 6749 §7.1). Keycard issues bearer tokens only; the name is compared
+/// case-insensitively when read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenType {
+    Bearer,
+}
+
+impl Serialize for TokenType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("Bearer")
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.eq_ignore_ascii_case("bearer") {
+            Ok(TokenType::Bearer)
+        } else {
+            Err(serde::de::Error::custom("unsupported token_type"))
+        }
+    }
+}
+
+/// The successful token response (RFC 6749 §5.1; OIDC Core §3.1.3.3). `Debug` shows no token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    #[serde(with = "crate::secret::wire")]
+    pub access_token: BearerToken,
+    pub token_type: TokenType,
+    /// RECOMMENDED by RFC 6749, so optional when read; Keycard always sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::secret::wire::option"
+    )]
+    pub refresh_token: Option<RefreshToken>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::secret::wire::option"
+    )]
+    pub id_token: Option<IdToken>,
+    /// Absent means "as requested" (RFC 6749 §5.1); Keycard omits an empty scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeSet>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::TokenHash;
+    use crate::secret::ClientSecret;
 
     fn params(s: &str) -> Params {
         Params::parse(s.as_bytes()).unwrap()
@@ -284,46 +241,13 @@ mod tests {
         Client {
             id: ClientId::parse("m2m").unwrap(),
             name: "m2m".into(),
-            secret_hash: Some(TokenHash::of("s3cret")),
+            secret_hash: Some(ClientSecret::parse("s3cret").unwrap().hash()),
             redirect_uris: vec![],
             grant_types: vec![GrantType::ClientCredentials],
             scopes: ScopeSet::default(),
             audiences: vec![],
             first_party: false,
         }
-    }
-
-    #[test]
-    fn rfc6749_s2_3_1_client_auth_table() {
-        let basic = format!("Basic {}", STANDARD.encode("m2m:s3cret"));
-        let a = ClientAuth::parse(Some(&basic), &params("grant_type=client_credentials")).unwrap();
-        assert!(a.used_basic());
-        assert!(a.verify(&confidential()).is_ok());
-        let wrong = format!("basic {}", STANDARD.encode("m2m:nope"));
-        let a = ClientAuth::parse(Some(&wrong), &params("")).unwrap();
-        assert_eq!(
-            a.verify(&confidential()).unwrap_err().code,
-            ErrorCode::InvalidClient
-        );
-        // Two methods at once.
-        let e = ClientAuth::parse(Some(&basic), &params("client_secret=s3cret")).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidRequest);
-        let e = ClientAuth::parse(None, &params("grant_type=x")).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidClient);
-        let a = ClientAuth::parse(None, &params("client_id=m2m&client_secret=s3cret")).unwrap();
-        assert!(a.verify(&confidential()).is_ok());
-        let a = ClientAuth::parse(None, &params("client_id=m2m")).unwrap();
-        assert!(a.verify(&confidential()).is_err());
-        // Form-urlencoded credentials inside Basic.
-        let enc = format!("Basic {}", STANDARD.encode("m2m:s3%63ret"));
-        assert!(
-            ClientAuth::parse(Some(&enc), &params(""))
-                .unwrap()
-                .verify(&confidential())
-                .is_ok()
-        );
-        assert!(ClientAuth::parse(Some("Basic !!!"), &params("")).is_err());
-        assert!(ClientAuth::parse(Some("Bearer x"), &params("")).is_err());
     }
 
     #[test]
@@ -374,35 +298,34 @@ mod tests {
 
     #[test]
     fn rfc6749_s4_1_3_code_checks() {
-        let verifier = "080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89";
+        let verifier =
+            CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d89")
+                .unwrap();
+        let other_verifier =
+            CodeVerifier::parse("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a")
+                .unwrap();
+        let app = ClientId::parse("app").unwrap();
+        let cb = RedirectUri::parse("https://app.example.com/cb").unwrap();
+        let cb_slash = RedirectUri::parse("https://app.example.com/cb/").unwrap();
+        let challenge =
+            CodeChallenge::from_stored("r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c".to_owned());
         let stored = StoredCode {
-            client_id: "app",
-            redirect_uri: "https://app.example.com/cb",
+            client_id: &app,
+            redirect_uri: &cb,
             redirect_uri_sent: true,
-            code_challenge: "r5dVLGqUPHN8gLqizD5Tusv32km7Uv0ANnJE-fD4Q3c",
+            code_challenge: &challenge,
             expires_at: UnixTime(160),
         };
-        let app = ClientId::parse("app").unwrap();
         let now = UnixTime(100);
-        let r = Some("https://app.example.com/cb");
-        assert!(check_code(&stored, &app, r, Some(verifier), now).is_ok());
+        let r = Some(&cb);
+        assert!(check_code(&stored, &app, r, Some(&verifier), now).is_ok());
         let cases = [
-            (ClientId::parse("other").unwrap(), r, Some(verifier), now),
-            (app.clone(), r, Some(verifier), UnixTime(160)),
-            (app.clone(), None, Some(verifier), now),
-            (
-                app.clone(),
-                Some("https://app.example.com/cb/"),
-                Some(verifier),
-                now,
-            ),
+            (ClientId::parse("other").unwrap(), r, Some(&verifier), now),
+            (app.clone(), r, Some(&verifier), UnixTime(160)),
+            (app.clone(), None, Some(&verifier), now),
+            (app.clone(), Some(&cb_slash), Some(&verifier), now),
             (app.clone(), r, None, now),
-            (
-                app.clone(),
-                r,
-                Some("080b4871e65004ac77e366c19f9e278a493dec63d9ffb4b224df1d8a"),
-                now,
-            ),
+            (app.clone(), r, Some(&other_verifier), now),
         ];
         for (id, r, v, t) in cases {
             assert_eq!(
@@ -416,37 +339,53 @@ mod tests {
     fn rfc9700_s4_14_2_no_scope_widening() {
         let granted = ScopeSet::parse("openid offline_access").unwrap();
         let id = ClientId::parse("app").unwrap();
+        let other = ClientId::parse("other").unwrap();
         let wide = ScopeSet::parse("openid admin").unwrap();
         assert_eq!(
-            check_refresh("app", UnixTime(10), &granted, &id, Some(&wide), UnixTime(1))
+            check_refresh(&id, UnixTime(10), &granted, &id, Some(&wide), UnixTime(1))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidScope
         );
         let narrow = ScopeSet::parse("openid").unwrap();
         assert_eq!(
-            check_refresh(
-                "app",
-                UnixTime(10),
-                &granted,
-                &id,
-                Some(&narrow),
-                UnixTime(1)
-            )
-            .unwrap(),
+            check_refresh(&id, UnixTime(10), &granted, &id, Some(&narrow), UnixTime(1)).unwrap(),
             narrow
         );
         assert_eq!(
-            check_refresh("other", UnixTime(10), &granted, &id, None, UnixTime(1))
+            check_refresh(&other, UnixTime(10), &granted, &id, None, UnixTime(1))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidGrant
         );
         assert_eq!(
-            check_refresh("app", UnixTime(10), &granted, &id, None, UnixTime(10))
+            check_refresh(&id, UnixTime(10), &granted, &id, None, UnixTime(10))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn rfc6749_s5_1_token_response_round_trips_and_hides_tokens_in_debug() {
+        let json = r#"{"access_token":"at.jwt","token_type":"bearer","expires_in":60,"refresh_token":"rt","scope":"openid b"}"#;
+        let r: TokenResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(r.access_token.secret(), "at.jwt");
+        assert_eq!(r.expires_in, Some(60));
+        assert!(r.id_token.is_none());
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("at.jwt") && !debug.contains("\"rt\""),
+            "{debug}"
+        );
+        let out = serde_json::to_value(&r).unwrap();
+        assert_eq!(out["token_type"], "Bearer");
+        assert_eq!(out["scope"], "b openid");
+        assert_eq!(out["refresh_token"], "rt");
+        assert!(out.get("id_token").is_none());
+        assert!(
+            serde_json::from_str::<TokenResponse>(r#"{"access_token":"x","token_type":"mac"}"#)
+                .is_err()
         );
     }
 }

@@ -1,30 +1,15 @@
 //! One newtype per protocol value (RFC 6749 Appendix A; RFC 7636 §4.1; OIDC Core §3.1.2.1).
 //!
-//! Values are built with `parse`, so a value that exists is valid. Secrets (codes, tokens,
-//! client secrets, session ids) redact `Debug`, have no `Display`, and are stored only as their
-//! SHA-256 [`TokenHash`].
+//! Values are built with `parse`, so a value that exists is valid, and they stay typed from the
+//! request to the store and back: a `ClientId` never travels as a `String`. Each value
+//! (de)serialises as its plain string, validating on the way in, so wire documents can carry
+//! typed fields. Secrets live in [`crate::secret`]; time in [`crate::time`].
 
 use std::fmt;
 
-use aws_lc_rs::digest;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::OAuthError;
-
-/// Seconds since the Unix epoch. Time is always a parameter, never read inside this crate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct UnixTime(pub i64);
-
-impl UnixTime {
-    pub fn plus(self, secs: i64) -> UnixTime {
-        UnixTime(self.0.saturating_add(secs))
-    }
-
-    pub fn secs(self) -> i64 {
-        self.0
-    }
-}
 
 /// Largest length accepted for identifier-like parameters (client_id, state, nonce, ...).
 pub const MAX_PARAM_LEN: usize = 2048;
@@ -55,6 +40,12 @@ macro_rules! string_value {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// For values this crate composes from values already checked.
+            #[allow(dead_code)]
+            pub(crate) fn from_checked(s: String) -> Self {
+                Self(s)
+            }
         }
 
         impl fmt::Debug for $name {
@@ -66,6 +57,40 @@ macro_rules! string_value {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        // Reading a value as text is always fine; it is building one from text that must go
+        // through `parse`.
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
             }
         }
     };
@@ -84,13 +109,73 @@ string_value!(
     Nonce, "nonce", MAX_PARAM_LEN
 );
 string_value!(
-    /// An audience: the identifier of a registered API (RFC 8707 `resource`, Auth0 `audience`).
+    /// An audience: the identifier of a registered API (RFC 8707 `resource`, Auth0 `audience`,
+    /// RFC 7519 §4.1.3 `aud`).
     Audience, "audience", 1024
 );
 string_value!(
     /// A username chosen by an administrator.
     Username, "username", 255
 );
+string_value!(
+    /// A user's stable identifier, the `sub` of their tokens (OIDC Core §2).
+    UserId, "user id", 255
+);
+string_value!(
+    /// The identifier of an authorization grant: the family of codes, refresh tokens and access
+    /// tokens issued from one authorization (RFC 9700 §4.14.2).
+    GrantId, "grant id", 255
+);
+string_value!(
+    /// `jti` (RFC 7519 §4.1.7): a token's unique identifier.
+    Jti, "jti", 512
+);
+string_value!(
+    /// `sid` (OIDC Front/Back-Channel Logout §2): the public id of a browser session.
+    SessionId, "sid", 255
+);
+string_value!(
+    /// `sub` (RFC 7519 §4.1.2): a user id for user tokens, the client id for machine tokens
+    /// (RFC 9068 §2.2).
+    Subject, "sub", 255
+);
+string_value!(
+    /// `login_hint` (OIDC Core §3.1.2.1).
+    LoginHint, "login_hint", 255
+);
+string_value!(
+    /// `kid` (RFC 7515 §4.1.4): the id of a signing key.
+    Kid, "kid", 256
+);
+
+/// Identifier types made from 128 random bits, as 32 lowercase hex digits (the caller draws the
+/// bits; see `keycard_os::new_id`).
+pub trait RandomId: Sized {
+    fn from_random(bytes: &[u8; 16]) -> Self;
+}
+
+/// 32 hex digits, within every id type's bounds.
+fn hex_id(bytes: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+macro_rules! random_ids {
+    ($($t:ident),*) => {$(
+        impl RandomId for $t {
+            fn from_random(bytes: &[u8; 16]) -> Self {
+                $t(hex_id(bytes))
+            }
+        }
+    )*};
+}
+
+random_ids!(GrantId, UserId, SessionId, Jti, Kid, State, Nonce);
 
 impl ClientId {
     /// Client ids are visible ASCII (RFC 6749 Appendix A.1: VSCHAR).
@@ -105,13 +190,51 @@ impl ClientId {
     }
 }
 
+impl From<&UserId> for Subject {
+    fn from(u: &UserId) -> Subject {
+        Subject(u.0.clone())
+    }
+}
+
+impl From<&ClientId> for Subject {
+    fn from(c: &ClientId) -> Subject {
+        Subject(c.0.clone())
+    }
+}
+
+impl Subject {
+    /// Whether this subject is the given client (a machine token, RFC 9068 §2.2).
+    pub fn is_client(&self, c: &ClientId) -> bool {
+        self.0 == c.0
+    }
+
+    /// This subject as a user id.
+    pub fn to_user_id(&self) -> UserId {
+        UserId(self.0.clone())
+    }
+}
+
 /// The issuer identifier (RFC 8414 §2): an https URL without query or fragment, or http for
 /// local development when explicitly allowed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Issuer(String);
 
 impl Issuer {
+    /// Parses a configured issuer: https (or http when allowed), no query or fragment, and no
+    /// trailing slash, which would make `{issuer}/token` contain `//`.
     pub fn parse(s: &str, allow_http: bool) -> Result<Self, String> {
+        Issuer::check(s, allow_http)?;
+        Ok(Issuer(s.trim_end_matches('/').to_owned()))
+    }
+
+    /// An issuer as another party states it (discovery, `iss` claims): compared as an exact
+    /// string everywhere (RFC 8414 §3.3), so it is kept byte for byte, trailing slash and all.
+    pub fn from_wire(s: &str) -> Result<Self, String> {
+        Issuer::check(s, true)?;
+        Ok(Issuer(s.to_owned()))
+    }
+
+    fn check(s: &str, allow_http: bool) -> Result<(), String> {
         let url = url::Url::parse(s).map_err(|e| format!("issuer is not a URL: {e}"))?;
         match url.scheme() {
             "https" => {}
@@ -121,9 +244,7 @@ impl Issuer {
         if url.query().is_some() || url.fragment().is_some() {
             return Err("issuer must not have a query or fragment".into());
         }
-        // The issuer is compared as a string everywhere, so keep exactly what was configured,
-        // minus a trailing slash that would make `{issuer}/token` contain `//`.
-        Ok(Issuer(s.trim_end_matches('/').to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -134,81 +255,52 @@ impl Issuer {
         self.0.starts_with("https://")
     }
 
+    /// `{issuer}{path}` for one of this issuer's endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.0.trim_end_matches('/'))
+    }
+
     /// The audience of access tokens that are good only for `/userinfo`.
-    pub fn userinfo_audience(&self) -> String {
-        format!("{}/userinfo", self.0)
+    pub fn userinfo_audience(&self) -> Audience {
+        Audience(self.endpoint("/userinfo"))
     }
 }
 
-/// SHA-256 of a secret. The store keys codes, tokens, session ids and client secrets by it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl TokenHash {
-    pub fn of(secret: &str) -> Self {
-        let d = digest::digest(&digest::SHA256, secret.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        TokenHash(out)
-    }
-
-    /// Constant-time comparison, for secrets checked against a stored hash.
-    pub fn ct_eq(&self, other: &TokenHash) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(&self.0, &other.0).is_ok()
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
+impl std::ops::Deref for Issuer {
+    type Target = str;
+    fn deref(&self) -> &str {
         &self.0
     }
+}
 
-    pub fn from_slice(b: &[u8]) -> Option<Self> {
-        <[u8; 32]>::try_from(b).ok().map(TokenHash)
+impl PartialEq<str> for Issuer {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
     }
 }
 
-impl fmt::Debug for TokenHash {
+impl PartialEq<&str> for Issuer {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The hash is not secret, but eight hex digits are enough to correlate log lines.
-        write!(
-            f,
-            "TokenHash({:02x}{:02x}{:02x}{:02x}..)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
+        f.write_str(&self.0)
     }
 }
 
-/// A bearer secret: at least 128 bits of randomness, base64url without padding.
-///
-/// Built from caller-supplied random bytes (this crate has no RNG) or parsed from a request.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-/// Minimum number of random bytes in a generated secret (RFC 9700 / OAuth 2.1 §7.7: ≥ 128 bits).
-pub const SECRET_BYTES: usize = 32;
-
-impl Secret {
-    pub fn from_random(bytes: &[u8; SECRET_BYTES]) -> Self {
-        Secret(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    pub fn parse(s: &str) -> Result<Self, OAuthError> {
-        check_len("token", s, 4096)?;
-        Ok(Secret(s.to_owned()))
-    }
-
-    /// The only way to read the secret; call it only to put it on the wire.
-    pub fn secret(&self) -> &str {
-        &self.0
-    }
-
-    pub fn hash(&self) -> TokenHash {
-        TokenHash::of(&self.0)
+impl Serialize for Issuer {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
+impl<'de> Deserialize<'de> for Issuer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Issuer::from_wire(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -237,7 +329,20 @@ impl Scope {
     }
 }
 
-/// A set of scopes, kept sorted so that formatting is canonical.
+impl PartialEq<str> for Scope {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Scope {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A set of scopes, kept sorted so that formatting is canonical. On the wire it is the
+/// space-delimited string of RFC 6749 §3.3.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ScopeSet(std::collections::BTreeSet<Scope>);
 
@@ -265,6 +370,10 @@ impl ScopeSet {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Scope> {
@@ -306,8 +415,82 @@ impl FromIterator<Scope> for ScopeSet {
     }
 }
 
+impl Serialize for ScopeSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for ScopeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ScopeSet::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Scopes with a meaning defined by OpenID Connect Core §5.4 and §11.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// `max_age` (OIDC Core §3.1.2.1): the longest time, in seconds, since the user last typed a
+/// password that this request accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MaxAge(i64);
+
+impl MaxAge {
+    pub fn parse(s: &str) -> Result<Self, OAuthError> {
+        MaxAge::from_secs(s.parse::<i64>().unwrap_or(-1))
+    }
+
+    pub fn from_secs(secs: i64) -> Result<Self, OAuthError> {
+        if secs < 0 {
+            return Err(OAuthError::invalid_request(
+                "max_age must be a non-negative integer",
+            ));
+        }
+        Ok(MaxAge(secs))
+    }
+
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+
+    /// Whether a session authenticated at `auth_time` is too old at `now`.
+    pub fn is_exceeded(self, auth_time: crate::UnixTime, now: crate::UnixTime) -> bool {
+        now.secs().saturating_sub(auth_time.secs()) > self.0
+    }
+}
+
+/// The `prompt` parameter (OIDC Core §3.1.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses the space-delimited values; `none` with any other value is an error.
+    pub fn parse(p: Option<&str>) -> Result<Prompt, OAuthError> {
+        let mut prompt = Prompt::default();
+        for v in p.unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                // Keycard has one account per browser session, so the chooser is the login page.
+                "select_account" => prompt.login = true,
+                _ => return Err(OAuthError::invalid_request("unknown prompt value")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        Ok(prompt)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -322,10 +505,15 @@ mod tests {
     }
 
     #[test]
-    fn secret_debug_is_redacted() {
-        let s = Secret::from_random(&[7u8; 32]);
-        assert_eq!(format!("{s:?}"), "Secret(..)");
-        assert_eq!(s.secret().len(), 43);
+    fn values_deserialize_through_their_parser() {
+        let id: ClientId = serde_json::from_str("\"app\"").unwrap();
+        assert_eq!(id.as_str(), "app");
+        assert!(serde_json::from_str::<ClientId>("\"\"").is_err());
+        let s: ScopeSet = serde_json::from_str("\"b a\"").unwrap();
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"a b\"");
+        // Another provider's issuer is kept exactly, trailing slash and all.
+        let i: Issuer = serde_json::from_str("\"https://tenant.example.com/\"").unwrap();
+        assert_eq!(i.as_str(), "https://tenant.example.com/");
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! its framework's response. The matches below have no catch-all arm on purpose: a new error
 //! code must be given its status here.
 
-use crate::error::{ErrorCode, OAuthError};
+use crate::bearer::quote;
+use crate::error::{ErrorCode, ErrorResponse, OAuthError};
+use crate::redirect::RedirectUri;
+use crate::secret::AuthorizationCode;
+use crate::values::{Issuer, State};
 
 /// A response to send, independent of any HTTP framework.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,12 +22,7 @@ pub struct WireError {
 
 /// The JSON error body (RFC 6749 §5.2).
 pub fn json_body(e: &OAuthError) -> String {
-    let mut m = serde_json::Map::new();
-    m.insert("error".into(), e.code.as_str().into());
-    if let Some(d) = &e.description {
-        m.insert("error_description".into(), d.as_ref().into());
-    }
-    serde_json::Value::Object(m).to_string()
+    serde_json::to_string(&ErrorResponse::from(e)).unwrap_or_default()
 }
 
 /// Token, introspection and revocation endpoint errors (RFC 6749 §5.2).
@@ -58,13 +57,21 @@ pub fn token_error(e: &OAuthError) -> WireError {
     }
 }
 
-/// Protected-resource errors (RFC 6750 §3): a missing token gets a bare challenge; the others
-/// carry the error code in the challenge and the body.
-pub fn bearer_error(e: Option<&OAuthError>, realm: &str) -> WireError {
+/// Protected-resource answers (RFC 6750 §3), the one voice of the server, `keycard-validate` and
+/// the gateway. No error (no credentials were sent) is a 401 with a bare challenge and an empty
+/// body (§3.1). An error carries its code in the challenge — with `scope` for
+/// `insufficient_scope` — and the JSON error body; the description goes only in the body. A
+/// 5xx (the resource could not judge the token) has no challenge, since nothing is wrong with
+/// the credentials.
+pub fn bearer_error(e: Option<&OAuthError>, realm: Option<&str>, scope: Option<&str>) -> WireError {
+    let mut params = Vec::new();
+    if let Some(realm) = realm {
+        params.push(format!("realm=\"{}\"", quote(realm)));
+    }
     let Some(e) = e else {
         return WireError {
             status: 401,
-            www_authenticate: Some(format!("Bearer realm=\"{realm}\"")),
+            www_authenticate: Some(challenge(&params)),
             body: String::new(),
         };
     };
@@ -89,49 +96,65 @@ pub fn bearer_error(e: Option<&OAuthError>, realm: &str) -> WireError {
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::UnsupportedTokenType => 400,
     };
-    let mut challenge = format!("Bearer realm=\"{realm}\", error=\"{}\"", e.code.as_str());
-    if let Some(d) = &e.description {
-        // The description is from the §5.2 character set, which excludes `"` and `\`.
-        challenge.push_str(&format!(", error_description=\"{d}\""));
+    if status >= 500 {
+        return WireError {
+            status,
+            www_authenticate: None,
+            body: json_body(e),
+        };
+    }
+    params.push(format!("error=\"{}\"", e.code.as_str()));
+    if e.code == ErrorCode::InsufficientScope
+        && let Some(scope) = scope
+    {
+        params.push(format!("scope=\"{}\"", quote(scope)));
     }
     WireError {
         status,
-        www_authenticate: Some(challenge),
+        www_authenticate: Some(challenge(&params)),
         body: json_body(e),
+    }
+}
+
+fn challenge(params: &[String]) -> String {
+    if params.is_empty() {
+        "Bearer".to_owned()
+    } else {
+        format!("Bearer {}", params.join(", "))
     }
 }
 
 /// The error redirect of the authorization endpoint (RFC 6749 §4.1.2.1 with RFC 9207 `iss`).
 pub fn authorize_error_redirect(
-    redirect_uri: &str,
+    redirect_uri: &RedirectUri,
     e: &OAuthError,
-    state: Option<&str>,
-    iss: &str,
+    state: Option<&State>,
+    iss: &Issuer,
 ) -> String {
     let mut pairs: Vec<(&str, &str)> = vec![("error", e.code.as_str())];
     if let Some(d) = &e.description {
         pairs.push(("error_description", d.as_ref()));
     }
     if let Some(s) = state {
-        pairs.push(("state", s));
+        pairs.push(("state", s.as_str()));
     }
-    pairs.push(("iss", iss));
-    append_query(redirect_uri, &pairs)
+    pairs.push(("iss", iss.as_str()));
+    append_query(redirect_uri.as_str(), &pairs)
 }
 
 /// The success redirect (RFC 6749 §4.1.2; RFC 9207).
 pub fn authorize_code_redirect(
-    redirect_uri: &str,
-    code: &str,
-    state: Option<&str>,
-    iss: &str,
+    redirect_uri: &RedirectUri,
+    code: &AuthorizationCode,
+    state: Option<&State>,
+    iss: &Issuer,
 ) -> String {
-    let mut pairs: Vec<(&str, &str)> = vec![("code", code)];
+    let mut pairs: Vec<(&str, &str)> = vec![("code", code.secret())];
     if let Some(s) = state {
-        pairs.push(("state", s));
+        pairs.push(("state", s.as_str()));
     }
-    pairs.push(("iss", iss));
-    append_query(redirect_uri, &pairs)
+    pairs.push(("iss", iss.as_str()));
+    append_query(redirect_uri.as_str(), &pairs)
 }
 
 /// Appends parameters to a URI that may already have a query (RFC 6749 §3.1.2 keeps it).
@@ -165,35 +188,68 @@ mod tests {
 
     #[test]
     fn rfc6750_s3_challenges() {
-        let w = bearer_error(None, "keycard");
+        let w = bearer_error(None, Some("keycard"), None);
         assert_eq!(
             (w.status, w.www_authenticate.as_deref()),
             (401, Some("Bearer realm=\"keycard\""))
         );
+        assert_eq!(w.body, "");
+        assert_eq!(
+            bearer_error(None, None, None).www_authenticate.as_deref(),
+            Some("Bearer")
+        );
         let w = bearer_error(
             Some(&OAuthError::bare(ErrorCode::InsufficientScope)),
-            "keycard",
+            Some("keycard"),
+            Some("a b"),
         );
         assert_eq!(w.status, 403);
         assert_eq!(
             w.www_authenticate.as_deref(),
-            Some("Bearer realm=\"keycard\", error=\"insufficient_scope\"")
+            Some("Bearer realm=\"keycard\", error=\"insufficient_scope\", scope=\"a b\"")
         );
+        // The description goes in the body only.
+        let w = bearer_error(
+            Some(&OAuthError::new(ErrorCode::InvalidToken, "expired")),
+            Some("a\"b"),
+            Some("ignored"),
+        );
+        assert_eq!(
+            w.www_authenticate.as_deref(),
+            Some("Bearer realm=\"a\\\"b\", error=\"invalid_token\"")
+        );
+        assert_eq!(
+            w.body,
+            r#"{"error":"invalid_token","error_description":"expired"}"#
+        );
+        // The resource could not judge the token: no challenge.
+        let w = bearer_error(
+            Some(&OAuthError::bare(ErrorCode::TemporarilyUnavailable)),
+            Some("keycard"),
+            None,
+        );
+        assert_eq!((w.status, w.www_authenticate), (503, None));
     }
 
     #[test]
     fn rfc9207_iss_and_state_in_redirects() {
+        let iss = Issuer::parse("https://id", false).unwrap();
         let u = authorize_error_redirect(
-            "https://a/cb?x=1",
+            &RedirectUri::parse("https://a/cb?x=1").unwrap(),
             &OAuthError::bare(ErrorCode::LoginRequired),
-            Some("s&t"),
-            "https://id",
+            Some(&State::parse("s&t").unwrap()),
+            &iss,
         );
         assert_eq!(
             u,
             "https://a/cb?x=1&error=login_required&state=s%26t&iss=https%3A%2F%2Fid"
         );
-        let u = authorize_code_redirect("https://a/cb", "c", None, "https://id");
+        let u = authorize_code_redirect(
+            &RedirectUri::parse("https://a/cb").unwrap(),
+            &AuthorizationCode::parse("c").unwrap(),
+            None,
+            &iss,
+        );
         assert_eq!(u, "https://a/cb?code=c&iss=https%3A%2F%2Fid");
     }
 }

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 /// Cached values by string key.
 #[derive(Debug)]
-pub struct TtlCache<V> {
+pub(crate) struct TtlCache<V> {
     ttl: Duration,
     max_entries: usize,
     map: RwLock<HashMap<String, (Instant, Option<V>)>>,
 }
 
 impl<V: Clone> TtlCache<V> {
-    pub fn new(ttl: Duration, max_entries: usize) -> Self {
+    pub(crate) fn new(ttl: Duration, max_entries: usize) -> Self {
         TtlCache {
             ttl,
             max_entries,
@@ -29,7 +29,7 @@ impl<V: Clone> TtlCache<V> {
     }
 
     /// Returns the cached value, or loads, caches and returns it.
-    pub async fn get_or_load<E, F>(&self, key: &str, load: F) -> Result<Option<V>, E>
+    pub(crate) async fn get_or_load<E, F>(&self, key: &str, load: F) -> Result<Option<V>, E>
     where
         F: Future<Output = Result<Option<V>, E>>,
     {
@@ -53,8 +53,9 @@ impl<V: Clone> TtlCache<V> {
         Ok(v)
     }
 
-    /// Drops one entry (after a change made through this process).
-    pub fn invalidate(&self, key: &str) {
+    /// Drops one entry. Only tests need it: production relies on the TTL alone.
+    #[cfg(test)]
+    pub(crate) fn invalidate(&self, key: &str) {
         if let Ok(mut m) = self.map.write() {
             m.remove(key);
         }

@@ -1,36 +1,10 @@
-//! Randomness and at-rest encryption of private keys (AES-256-GCM with the master key).
+//! At-rest encryption of private keys (AES-256-GCM with the master key); randomness comes from
+//! `keycard-os`.
 
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use keycard_protocol::{SECRET_BYTES, Secret};
-
-/// Fills a buffer from the operating system's CSPRNG.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    // aws-lc's RNG fails only if the OS has no entropy source, which is not a state a server
-    // can run in; an all-zero buffer would be worse than stopping.
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        std::process::abort();
-    }
-    b
-}
-
-/// A fresh 256-bit bearer secret (codes, refresh tokens, session ids, client secrets).
-pub fn new_secret() -> Secret {
-    Secret::from_random(&random_bytes::<SECRET_BYTES>())
-}
-
-/// A random identifier (not a secret): 128 bits as hex.
-pub fn new_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for b in random_bytes::<16>() {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
+use keycard_os::random_bytes;
 
 /// The key that encrypts signing keys at rest.
 pub struct MasterKey([u8; 32]);
@@ -62,7 +36,7 @@ impl MasterKey {
 
     /// Encrypts with a random nonce; output is `nonce || ciphertext || tag`. The key id is the
     /// associated data, so a ciphertext cannot be moved to another key's row.
-    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
         let nonce_bytes = random_bytes::<NONCE_LEN>();
         let mut buf = plaintext.to_vec();
         self.key()?
@@ -77,7 +51,7 @@ impl MasterKey {
         Ok(out)
     }
 
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
         if sealed.len() < NONCE_LEN {
             return Err("ciphertext too short".into());
         }

@@ -9,52 +9,62 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use keycard_jose::{Alg, SigningKey};
-use keycard_protocol::UnixTime;
+use keycard_os::new_id;
+use keycard_protocol::{Issuer, Kid, UnixTime};
 use keycard_store::{KeyState, Store, StoredKey};
 
-use crate::crypto::{MasterKey, new_id};
-use crate::{Settings, StartError};
+use crate::crypto::MasterKey;
+use crate::settings::Settings;
 
 /// The keys in force: the signer and the published JWKS, both precomputed.
 #[derive(Debug)]
-pub struct KeySet {
-    pub active: Arc<SigningKey>,
+pub(crate) struct KeySet {
+    pub(crate) active: Arc<SigningKey>,
     /// The JWKS document as served.
-    pub jwks_bytes: Bytes,
+    pub(crate) jwks_bytes: Bytes,
     /// The same keys, parsed once, for verifying our own access tokens at `/userinfo` and
     /// `/introspect` (the resource servers' rules, through `keycard-validate`).
-    pub verifier: keycard_validate::LocalVerifier,
-    fingerprint: Vec<(String, KeyState)>,
+    pub(crate) verifier: keycard_validate::LocalVerifier,
+    fingerprint: Vec<(Kid, KeyState)>,
 }
 
 impl KeySet {
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         self.active.alg()
     }
 }
 
+/// Why the keys could not be loaded at start-up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeyLoadError {
+    #[error(transparent)]
+    Store(#[from] keycard_store::StoreError),
+    #[error("{0}")]
+    Keys(String),
+}
+
 /// Holds the current [`KeySet`] and replaces it when the store changes.
 #[derive(Debug)]
-pub struct KeyManager {
+pub(crate) struct KeyManager {
     master: MasterKey,
-    issuer: String,
+    issuer: Issuer,
     current: RwLock<Arc<KeySet>>,
 }
 
-fn fingerprint(keys: &[StoredKey]) -> Vec<(String, KeyState)> {
+fn fingerprint(keys: &[StoredKey]) -> Vec<(Kid, KeyState)> {
     let mut f: Vec<_> = keys.iter().map(|k| (k.kid.clone(), k.state)).collect();
     f.sort_by(|a, b| a.0.cmp(&b.0));
     f
 }
 
 /// Generates a key of `alg`, encrypted for storage.
-pub fn new_stored_key(
+pub(crate) fn new_stored_key(
     master: &MasterKey,
     alg: Alg,
     state: KeyState,
     now: UnixTime,
 ) -> Result<StoredKey, String> {
-    let kid = new_id();
+    let kid: Kid = new_id();
     let (_, der) = SigningKey::generate(alg, kid.clone()).map_err(|e| e.to_string())?;
     let sealed = master.seal(&kid, &der.0)?;
     Ok(StoredKey {
@@ -84,28 +94,28 @@ pub async fn rotate<S: Store>(
 
 impl KeyManager {
     /// Loads the stored keys, creating an active and a next key on first start.
-    pub async fn load_or_create<S: Store>(
+    pub(crate) async fn load_or_create<S: Store>(
         store: &S,
         master: MasterKey,
         settings: &Settings,
         now: UnixTime,
-    ) -> Result<KeyManager, StartError> {
+    ) -> Result<KeyManager, KeyLoadError> {
         let mut keys = store.signing_keys().await?;
         let has = |keys: &[StoredKey], s: KeyState| keys.iter().any(|k| k.state == s);
         if !has(&keys, KeyState::Active) {
             let k = new_stored_key(&master, settings.signing_alg, KeyState::Active, now)
-                .map_err(StartError::Keys)?;
+                .map_err(KeyLoadError::Keys)?;
             store.insert_key(&k).await?;
             keys.push(k);
         }
         if !has(&keys, KeyState::Next) {
             let k = new_stored_key(&master, settings.signing_alg, KeyState::Next, now)
-                .map_err(StartError::Keys)?;
+                .map_err(KeyLoadError::Keys)?;
             store.insert_key(&k).await?;
             keys.push(k);
         }
-        let issuer = settings.issuer.as_str().to_owned();
-        let set = build(&master, &keys, &issuer).map_err(StartError::Keys)?;
+        let issuer = settings.issuer.clone();
+        let set = build(&master, &keys, &issuer).map_err(KeyLoadError::Keys)?;
         Ok(KeyManager {
             master,
             issuer,
@@ -113,19 +123,15 @@ impl KeyManager {
         })
     }
 
-    pub fn current(&self) -> Arc<KeySet> {
+    pub(crate) fn current(&self) -> Arc<KeySet> {
         match self.current.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    pub fn master(&self) -> &MasterKey {
-        &self.master
-    }
-
     /// Re-reads the key table and swaps in a new set if anything changed.
-    pub async fn reload<S: Store>(&self, store: &S) -> Result<bool, String> {
+    pub(crate) async fn reload<S: Store>(&self, store: &S) -> Result<bool, String> {
         let keys = store.signing_keys().await.map_err(|e| e.to_string())?;
         if fingerprint(&keys) == self.current().fingerprint {
             return Ok(false);
@@ -140,7 +146,7 @@ impl KeyManager {
     }
 }
 
-fn build(master: &MasterKey, keys: &[StoredKey], issuer: &str) -> Result<KeySet, String> {
+fn build(master: &MasterKey, keys: &[StoredKey], issuer: &Issuer) -> Result<KeySet, String> {
     let mut active = None;
     let mut jwks = Vec::new();
     // The JWKS lists keys in the store's order (oldest first), whatever order they arrived
@@ -160,8 +166,8 @@ fn build(master: &MasterKey, keys: &[StoredKey], issuer: &str) -> Result<KeySet,
     }
     let active = active.ok_or("no active signing key")?;
     let doc = Bytes::from(keycard_jose::jwks_json(&jwks).to_string());
-    let verifier =
-        keycard_validate::LocalVerifier::from_jwks(issuer, &doc).map_err(|e| e.to_string())?;
+    let verifier = keycard_validate::LocalVerifier::from_jwks(issuer.clone(), &doc)
+        .map_err(|e| e.to_string())?;
     Ok(KeySet {
         active,
         jwks_bytes: doc,
@@ -190,9 +196,10 @@ mod tests {
             )
             .unwrap(),
         ];
-        let a = build(&master, &keys, "https://id.example.com").unwrap();
+        let issuer = Issuer::parse("https://id.example.com", false).unwrap();
+        let a = build(&master, &keys, &issuer).unwrap();
         keys.reverse();
-        let b = build(&master, &keys, "https://id.example.com").unwrap();
+        let b = build(&master, &keys, &issuer).unwrap();
         assert_eq!(a.jwks_bytes, b.jwks_bytes);
         let doc: serde_json::Value = serde_json::from_slice(&a.jwks_bytes).unwrap();
         let kids: Vec<&str> = doc["keys"]

@@ -23,7 +23,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// Middleware recording `keycard_http_requests_total` and `keycard_http_request_duration_seconds`.
-pub async fn track(req: Request, next: Next) -> Response {
+pub(crate) async fn track(req: Request, next: Next) -> Response {
     let endpoint = req
         .extensions()
         .get::<MatchedPath>()
@@ -43,10 +43,10 @@ pub async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-pub fn token_issued(grant: &'static str) {
+pub(crate) fn token_issued(grant: &'static str) {
     metrics::counter!("keycard_tokens_issued_total", "grant" => grant).increment(1);
 }
 
-pub fn login_failed(reason: &'static str) {
+pub(crate) fn login_failed(reason: &'static str) {
     metrics::counter!("keycard_login_failures_total", "reason" => reason).increment(1);
 }

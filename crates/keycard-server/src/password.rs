@@ -25,7 +25,7 @@ struct Job {
 
 /// The password checker.
 #[derive(Clone)]
-pub struct Passwords {
+pub(crate) struct Passwords {
     jobs: Sender<Job>,
     /// Bounds the queue: excess logins wait here, in their async tasks.
     permits: Arc<tokio::sync::Semaphore>,
@@ -52,7 +52,8 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
 }
 
 fn dummy_hash() -> String {
-    hash_blocking(&crate::crypto::new_id()).unwrap_or_default()
+    let random: keycard_protocol::ClientSecret = keycard_os::new_secret();
+    hash_blocking(random.secret()).unwrap_or_default()
 }
 
 /// Checks `password` against a PHC string, computing into the caller's reusable `memory`.
@@ -137,7 +138,7 @@ fn worker(jobs: Arc<Mutex<Receiver<Job>>>, dummy: Arc<OnceLock<String>>, buffers
 }
 
 impl Passwords {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -163,7 +164,7 @@ impl Passwords {
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when there is no user.
-    pub async fn verify(&self, password: String, phc: Option<String>) -> bool {
+    pub(crate) async fn verify(&self, password: String, phc: Option<String>) -> bool {
         let Ok(_permit) = self.permits.acquire().await else {
             return false;
         };

@@ -15,10 +15,10 @@ const PAGES: &[(&str, &str)] = &[
 
 /// The template environment.
 #[derive(Debug)]
-pub struct Templates(Environment<'static>);
+pub(crate) struct Templates(Environment<'static>);
 
 impl Templates {
-    pub fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let mut env = Environment::new();
         // `.html` templates autoescape every value: names, states and URIs are hostile.
         for (name, src) in PAGES {
@@ -27,7 +27,7 @@ impl Templates {
         Ok(Templates(env))
     }
 
-    pub fn render<C: Serialize>(&self, name: &str, ctx: C) -> String {
+    pub(crate) fn render<C: Serialize>(&self, name: &str, ctx: C) -> String {
         match self
             .0
             .get_template(name)

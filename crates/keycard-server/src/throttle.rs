@@ -6,13 +6,15 @@
 //! throttling also bounds the CPU an attacker can make us spend. The counters live in the store,
 //! so every node sees the same ones.
 
+use std::net::IpAddr;
+
 use keycard_protocol::UnixTime;
-use keycard_store::{Store, StoreError};
+use keycard_store::{Store, StoreError, ThrottleKey};
 
 const MAX_LOCK_SECS: i64 = 900;
 
 /// Lock time after `failures` failures when the first `free` are free.
-pub fn backoff(failures: i64, free: i64) -> i64 {
+pub(crate) fn backoff(failures: i64, free: i64) -> i64 {
     if failures < free {
         0
     } else {
@@ -28,42 +30,38 @@ fn ip_policy(failures: i64) -> i64 {
     backoff(failures, 20)
 }
 
-fn account_key(account: &str) -> String {
-    format!("a:{}", account.to_lowercase())
-}
-
-fn ip_key(ip: &str) -> String {
-    format!("i:{ip}")
+fn account_key(account: &str) -> ThrottleKey {
+    ThrottleKey::account(&account.to_lowercase())
 }
 
 /// Seconds until the account or the IP may try again, if either is locked.
-pub async fn retry_after<S: Store>(
+pub(crate) async fn retry_after<S: Store>(
     store: &S,
     account: &str,
-    ip: &str,
+    ip: &IpAddr,
     now: UnixTime,
 ) -> Result<Option<i64>, StoreError> {
     let secs = store
-        .login_lock(&account_key(account), &ip_key(ip), now)
+        .login_lock(&account_key(account), &ThrottleKey::address(ip), now)
         .await?;
     Ok((secs > 0).then_some(secs))
 }
 
-pub async fn record_failure<S: Store>(
+pub(crate) async fn record_failure<S: Store>(
     store: &S,
     account: &str,
-    ip: &str,
+    ip: &IpAddr,
     now: UnixTime,
 ) -> Result<(), StoreError> {
     store
         .record_login_failure(&account_key(account), now, account_policy)
         .await?;
     store
-        .record_login_failure(&ip_key(ip), now, ip_policy)
+        .record_login_failure(&ThrottleKey::address(ip), now, ip_policy)
         .await
 }
 
-pub async fn record_success<S: Store>(store: &S, account: &str) -> Result<(), StoreError> {
+pub(crate) async fn record_success<S: Store>(store: &S, account: &str) -> Result<(), StoreError> {
     store.clear_login_failures(&account_key(account)).await
 }
 

@@ -5,7 +5,9 @@
 //! the backend it holds.
 
 use keycard_protocol::policy::{Api, Client};
-use keycard_protocol::{ScopeSet, TokenHash, UnixTime};
+use keycard_protocol::{
+    Audience, ClientId, GrantId, Jti, ScopeSet, SecretHash, UnixTime, UserId, Username, kind,
+};
 use keycard_store::*;
 
 use crate::{PgStore, SqliteStore};
@@ -36,42 +38,42 @@ macro_rules! delegate {
 delegate! {
     fn ping(&self) -> Result<()>;
     fn create_user(&self, user: &User) -> Result<()>;
-    fn user_by_username(&self, username: &str) -> Result<Option<User>>;
-    fn user_by_id(&self, id: &str) -> Result<Option<User>>;
+    fn user_by_username(&self, username: &Username) -> Result<Option<User>>;
+    fn user_by_id(&self, id: &UserId) -> Result<Option<User>>;
     fn list_users(&self) -> Result<Vec<User>>;
-    fn remove_user(&self, username: &str) -> Result<()>;
-    fn set_password(&self, username: &str, password_hash: &str) -> Result<()>;
-    fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<()>;
+    fn remove_user(&self, username: &Username) -> Result<()>;
+    fn set_password(&self, username: &Username, password_hash: &PasswordHash) -> Result<()>;
+    fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<()>;
     fn create_client(&self, client: &Client, now: UnixTime) -> Result<()>;
-    fn client(&self, id: &str) -> Result<Option<Client>>;
+    fn client(&self, id: &ClientId) -> Result<Option<Client>>;
     fn list_clients(&self) -> Result<Vec<Client>>;
-    fn remove_client(&self, id: &str) -> Result<()>;
+    fn remove_client(&self, id: &ClientId) -> Result<()>;
     fn create_api(&self, api: &Api, now: UnixTime) -> Result<()>;
-    fn api(&self, identifier: &str) -> Result<Option<Api>>;
+    fn api(&self, identifier: &Audience) -> Result<Option<Api>>;
     fn list_apis(&self) -> Result<Vec<Api>>;
-    fn remove_api(&self, identifier: &str) -> Result<()>;
+    fn remove_api(&self, identifier: &Audience) -> Result<()>;
     fn signing_keys(&self) -> Result<Vec<StoredKey>>;
     fn insert_key(&self, key: &StoredKey) -> Result<()>;
     fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()>;
     fn create_session(&self, s: &Session) -> Result<()>;
-    fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<Session>>;
-    fn delete_session(&self, id_hash: &TokenHash) -> Result<()>;
+    fn session(&self, id_hash: &SecretHash<kind::SessionToken>, now: UnixTime) -> Result<Option<Session>>;
+    fn delete_session(&self, id_hash: &SecretHash<kind::SessionToken>) -> Result<()>;
     fn create_txn(&self, t: &AuthTxn) -> Result<()>;
-    fn txn(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<AuthTxn>>;
-    fn set_txn_authenticated(&self, id_hash: &TokenHash, user_id: &str) -> Result<()>;
-    fn delete_txn(&self, id_hash: &TokenHash) -> Result<()>;
-    fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ScopeSet>>;
-    fn record_consent(&self, user_id: &str, client_id: &str, scope: &ScopeSet) -> Result<()>;
+    fn txn(&self, id_hash: &SecretHash<kind::TransactionId>, now: UnixTime) -> Result<Option<AuthTxn>>;
+    fn set_txn_authenticated(&self, id_hash: &SecretHash<kind::TransactionId>, user_id: &UserId) -> Result<()>;
+    fn delete_txn(&self, id_hash: &SecretHash<kind::TransactionId>) -> Result<()>;
+    fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<ScopeSet>>;
+    fn record_consent(&self, user_id: &UserId, client_id: &ClientId, scope: &ScopeSet) -> Result<()>;
     fn issue_code(&self, code: &Code) -> Result<()>;
-    fn code(&self, hash: &TokenHash) -> Result<Option<Code>>;
-    fn redeem_code(&self, hash: &TokenHash, refresh: Option<&NewRefreshToken>, access: &AccessTokenRecord) -> Result<Redeemed>;
-    fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>>;
-    fn rotate_refresh_token(&self, old: &TokenHash, new: &NewRefreshToken, access: &AccessTokenRecord) -> Result<Redeemed>;
-    fn revoke_grant(&self, grant_id: &str) -> Result<()>;
-    fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()>;
-    fn access_token_revoked(&self, jti: &str, grant: Option<&str>, user: Option<&str>) -> Result<bool>;
-    fn login_lock(&self, account_key: &str, ip_key: &str, now: UnixTime) -> Result<i64>;
-    fn record_login_failure(&self, key: &str, now: UnixTime, policy: fn(i64) -> i64) -> Result<()>;
-    fn clear_login_failures(&self, key: &str) -> Result<()>;
+    fn code(&self, hash: &SecretHash<kind::AuthorizationCode>) -> Result<Option<Code>>;
+    fn redeem_code(&self, hash: &SecretHash<kind::AuthorizationCode>, refresh: Option<&NewRefreshToken>, access: &AccessTokenRecord) -> Result<Redeemed>;
+    fn refresh_token(&self, hash: &SecretHash<kind::RefreshToken>) -> Result<Option<StoredRefreshToken>>;
+    fn rotate_refresh_token(&self, old: &SecretHash<kind::RefreshToken>, new: &NewRefreshToken, access: &AccessTokenRecord) -> Result<Redeemed>;
+    fn revoke_grant(&self, grant_id: &GrantId) -> Result<()>;
+    fn revoke_access_token(&self, jti: &Jti, expires_at: UnixTime) -> Result<()>;
+    fn access_token_revoked(&self, jti: &Jti, grant: Option<&GrantId>, user: Option<&UserId>) -> Result<bool>;
+    fn login_lock(&self, account_key: &ThrottleKey, ip_key: &ThrottleKey, now: UnixTime) -> Result<i64>;
+    fn record_login_failure(&self, key: &ThrottleKey, now: UnixTime, policy: fn(i64) -> i64) -> Result<()>;
+    fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
     fn purge_expired(&self, now: UnixTime) -> Result<u64>;
 }

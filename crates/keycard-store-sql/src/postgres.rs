@@ -9,9 +9,13 @@
 use std::time::Duration;
 
 use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+use keycard_protocol::{
+    Audience, ClientId, GrantId, Jti, Kid, LoginHint, MaxAge, Nonce, OAuthError, Prompt, ScopeSet,
+    SecretHash, SecretKind, SessionId, State, UnixTime, UserId, Username, kind,
+};
 use keycard_store::*;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -80,7 +84,10 @@ impl SqlStore {
 }
 
 impl SqlStore {
-    async fn read_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+    async fn read_refresh_token(
+        &self,
+        hash: &SecretHash<kind::RefreshToken>,
+    ) -> Result<Option<StoredRefreshToken>> {
         let row = sqlx::query(SQL_REFRESH_TOKEN)
             .bind(hash.as_bytes())
             .fetch_optional(&self.reader)
@@ -91,14 +98,14 @@ impl SqlStore {
 
     async fn read_access_token_revoked(
         &self,
-        jti: &str,
-        grant: Option<&str>,
-        user: Option<&str>,
+        jti: &Jti,
+        grant: Option<&GrantId>,
+        user: Option<&UserId>,
     ) -> Result<bool> {
         let revoked: Option<bool> = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
-            .bind(jti)
-            .bind(grant)
-            .bind(user)
+            .bind(jti.as_str())
+            .bind(grant.map(GrantId::as_str))
+            .bind(user.map(UserId::as_str))
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -120,9 +127,14 @@ impl SqlStore {
 /// Applies one redemption on a connection that is already inside a transaction. The
 /// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
 async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
-    let (mark, hash, refresh, access) = op.parts();
+    let Redemption {
+        mark,
+        hash,
+        insert: refresh,
+        access,
+    } = op.parts();
     let marked = sqlx::query(mark)
-        .bind(hash.as_bytes())
+        .bind(hash)
         .execute(&mut *conn)
         .await
         .map_err(unavailable)?
@@ -133,7 +145,7 @@ async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed>
     if let Some(r) = refresh {
         sqlx::query(SQL_INSERT_REFRESH)
             .bind(r.hash.as_bytes())
-            .bind(&r.grant_id)
+            .bind(r.grant_id.as_str())
             .bind(r.scope.to_wire())
             .bind(r.expires_at.secs())
             .execute(&mut *conn)
@@ -143,7 +155,7 @@ async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed>
     if access.outlives(refresh) {
         sqlx::query(SQL_EXTEND_GRANT)
             .bind(access.expires_at.secs())
-            .bind(&access.grant_id)
+            .bind(access.grant_id.as_str())
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -163,12 +175,14 @@ mod tests {
         let url = std::env::var("KEYCARD_TEST_PG_URL").ok()?;
         let schema = format!(
             "kc_test_{}",
-            keycard_protocol::TokenHash::of(&format!(
+            keycard_protocol::TransactionId::parse(&format!(
                 "{:?}{}",
                 std::time::Instant::now(),
                 std::process::id()
             ))
-            .0
+            .expect("a non-empty name")
+            .hash()
+            .as_bytes()
             .iter()
             .take(8)
             .map(|b| format!("{b:02x}"))

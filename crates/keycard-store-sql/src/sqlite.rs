@@ -28,9 +28,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+use keycard_protocol::{
+    Audience, ClientId, GrantId, Jti, Kid, LoginHint, MaxAge, Nonce, OAuthError, Prompt, ScopeSet,
+    SecretHash, SecretKind, SessionId, State, UnixTime, UserId, Username, kind,
+};
 use keycard_store::*;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -164,22 +168,30 @@ fn in_transaction(
 /// decides the one winner (also between two uses of one token in the same group: the later
 /// one finds it used); a loser writes nothing.
 fn apply_single_use(conn: &rusqlite::Connection, op: &SingleUse) -> rusqlite::Result<Redeemed> {
-    let (mark, hash, refresh, access) = op.parts();
-    if conn.prepare_cached(mark)?.execute([hash.as_bytes()])? == 0 {
+    let Redemption {
+        mark,
+        hash,
+        insert: refresh,
+        access,
+    } = op.parts();
+    if conn.prepare_cached(mark)?.execute([hash])? == 0 {
         return Ok(Redeemed::AlreadyUsed);
     }
     if let Some(r) = refresh {
         conn.prepare_cached(SQL_INSERT_REFRESH)?
             .execute(rusqlite::params![
                 r.hash.as_bytes(),
-                r.grant_id,
+                r.grant_id.as_str(),
                 r.scope.to_wire(),
                 r.expires_at.secs(),
             ])?;
     }
     if access.outlives(refresh) {
         conn.prepare_cached(SQL_EXTEND_GRANT)?
-            .execute(rusqlite::params![access.expires_at.secs(), access.grant_id])?;
+            .execute(rusqlite::params![
+                access.expires_at.secs(),
+                access.grant_id.as_str()
+            ])?;
     }
     Ok(Redeemed::Won)
 }
@@ -187,13 +199,13 @@ fn apply_single_use(conn: &rusqlite::Connection, op: &SingleUse) -> rusqlite::Re
 /// A read on the token endpoint's and introspection's hot path, answered by the reader thread.
 enum HotRead {
     RefreshToken(
-        TokenHash,
-        tokio::sync::oneshot::Sender<Result<Option<RefreshToken>>>,
+        SecretHash<kind::RefreshToken>,
+        tokio::sync::oneshot::Sender<Result<Option<StoredRefreshToken>>>,
     ),
     AccessTokenRevoked {
-        jti: String,
-        grant: Option<String>,
-        user: Option<String>,
+        jti: Jti,
+        grant: Option<GrantId>,
+        user: Option<UserId>,
         reply: tokio::sync::oneshot::Sender<Result<bool>>,
     },
 }
@@ -248,7 +260,9 @@ fn hot_reader(
                     let r = conn.and_then(|c| {
                         c.prepare_cached(SQL_ACCESS_TOKEN_REVOKED)
                             .and_then(|mut q| {
-                                q.query_row(rusqlite::params![jti, grant, user], |row| row.get(0))
+                                let grant = grant.as_deref();
+                                let user = user.as_deref();
+                                q.query_row(rusqlite::params![&*jti, grant, user], |row| row.get(0))
                             })
                             .map_err(driver_error)
                     });
@@ -266,8 +280,8 @@ fn hot_reader(
 
 fn read_refresh_token(
     conn: &rusqlite::Connection,
-    hash: &TokenHash,
-) -> Result<Option<RefreshToken>> {
+    hash: &SecretHash<kind::RefreshToken>,
+) -> Result<Option<StoredRefreshToken>> {
     use rusqlite::OptionalExtension;
     let mut q = conn
         .prepare_cached(SQL_REFRESH_TOKEN)
@@ -289,7 +303,10 @@ impl SqlStore {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn read_refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+    async fn read_refresh_token(
+        &self,
+        hash: &SecretHash<kind::RefreshToken>,
+    ) -> Result<Option<StoredRefreshToken>> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.hot_read(HotRead::RefreshToken(*hash, reply), answer)
             .await
@@ -297,15 +314,15 @@ impl SqlStore {
 
     async fn read_access_token_revoked(
         &self,
-        jti: &str,
-        grant: Option<&str>,
-        user: Option<&str>,
+        jti: &Jti,
+        grant: Option<&GrantId>,
+        user: Option<&UserId>,
     ) -> Result<bool> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let read = HotRead::AccessTokenRevoked {
-            jti: jti.to_owned(),
-            grant: grant.map(str::to_owned),
-            user: user.map(str::to_owned),
+            jti: jti.clone(),
+            grant: grant.cloned(),
+            user: user.cloned(),
             reply,
         };
         self.hot_read(read, answer).await

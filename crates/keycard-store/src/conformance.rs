@@ -6,10 +6,15 @@
 
 use std::sync::Arc;
 
-use keycard_protocol::authorize::{AuthorizeRequest, Prompt};
+use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet, TokenHash, UnixTime};
+use keycard_protocol::{
+    Audience, AuthorizationCode, ClientId, ClientSecret, CsrfToken, GrantId, Jti, Kid, Prompt,
+    RefreshToken, ScopeSet, SecretHash, SessionId, SessionToken, State, TransactionId, UnixTime,
+    UserId, Username, kind,
+};
 
 use crate::*;
 
@@ -46,11 +51,49 @@ macro_rules! store_conformance_tests {
     };
 }
 
+// Typed values for the checks below; every literal is valid, so parsing cannot fail.
+fn uid(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+fn uname(s: &str) -> Username {
+    Username::parse(s).unwrap()
+}
+fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).unwrap()
+}
+fn gid(s: &str) -> GrantId {
+    GrantId::parse(s).unwrap()
+}
+fn jti(s: &str) -> Jti {
+    Jti::parse(s).unwrap()
+}
+fn aud(s: &str) -> Audience {
+    Audience::parse(s).unwrap()
+}
+fn code_hash(s: &str) -> SecretHash<kind::AuthorizationCode> {
+    AuthorizationCode::parse(s).unwrap().hash()
+}
+fn rt_hash(s: &str) -> SecretHash<kind::RefreshToken> {
+    RefreshToken::parse(s).unwrap().hash()
+}
+fn session_hash(s: &str) -> SecretHash<kind::SessionToken> {
+    SessionToken::parse(s).unwrap().hash()
+}
+fn phc(s: &str) -> PasswordHash {
+    PasswordHash::from_phc(s.to_owned())
+}
+fn account(s: &str) -> ThrottleKey {
+    ThrottleKey::account(s)
+}
+fn ip(s: &str) -> ThrottleKey {
+    ThrottleKey::address(&s.parse().unwrap())
+}
+
 fn user(name: &str) -> User {
     User {
-        id: format!("u-{name}"),
-        username: name.to_owned(),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        id: uid(&format!("u-{name}")),
+        username: uname(name),
+        password_hash: phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         name: Some("Zoë 🦀 <b>".into()),
         given_name: None,
         family_name: None,
@@ -64,40 +107,42 @@ fn user(name: &str) -> User {
 
 fn client(id: &str) -> Client {
     Client {
-        id: ClientId::parse(id).unwrap_or_else(|_| unreachable!()),
+        id: cid(id),
         name: format!("App {id}"),
-        secret_hash: Some(TokenHash::of("secret")),
+        secret_hash: Some(ClientSecret::parse("secret").unwrap().hash()),
         redirect_uris: vec![RedirectUri::from_stored(
             "https://app.example.com/cb".into(),
         )],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         scopes: ScopeSet::parse("openid offline_access read").unwrap_or_default(),
-        audiences: vec!["https://api.example.com".into()],
+        audiences: vec![aud("https://api.example.com")],
         first_party: true,
     }
 }
 
 fn grant(id: &str, user_id: &str) -> Grant {
     Grant {
-        id: id.to_owned(),
-        client_id: "app".into(),
-        user_id: user_id.to_owned(),
+        id: gid(id),
+        client_id: cid("app"),
+        user_id: uid(user_id),
         scope: ScopeSet::parse("openid offline_access").unwrap_or_default(),
         audience: None,
         auth_time: UnixTime(100),
-        sid: Some("sid-1".into()),
-        nonce: Some("n".into()),
+        sid: Some(SessionId::parse("sid-1").unwrap()),
+        nonce: Some(keycard_protocol::Nonce::parse("n").unwrap()),
         created_at: UnixTime(100),
     }
 }
 
 fn code(secret: &str, grant_id: &str) -> Code {
     Code {
-        hash: TokenHash::of(secret),
+        hash: code_hash(secret),
         grant: grant(grant_id, "u-alice"),
-        redirect_uri: "https://app.example.com/cb".into(),
+        redirect_uri: RedirectUri::parse("https://app.example.com/cb").unwrap(),
         redirect_uri_sent: true,
-        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        code_challenge: CodeChallenge::from_stored(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        ),
         expires_at: UnixTime(160),
         used: false,
     }
@@ -105,15 +150,15 @@ fn code(secret: &str, grant_id: &str) -> Code {
 
 fn at(grant_id: &str) -> AccessTokenRecord {
     AccessTokenRecord {
-        grant_id: grant_id.into(),
+        grant_id: gid(grant_id),
         expires_at: UnixTime(1000),
     }
 }
 
 fn rt(secret: &str, grant_id: &str) -> NewRefreshToken {
     NewRefreshToken {
-        hash: TokenHash::of(secret),
-        grant_id: grant_id.into(),
+        hash: rt_hash(secret),
+        grant_id: gid(grant_id),
         scope: ScopeSet::parse("openid offline_access").unwrap_or_default(),
         expires_at: UnixTime(10_000),
     }
@@ -130,10 +175,14 @@ async fn setup<S: Store>(s: &S) {
 
 pub async fn users_round_trip_with_unicode<S: Store>(s: Arc<S>) {
     setup(&*s).await;
-    let got = s.user_by_username("alice").await.unwrap().unwrap();
+    let got = s.user_by_username(&uname("alice")).await.unwrap().unwrap();
     assert_eq!(got, user("alice"));
     assert_eq!(
-        s.user_by_id("u-alice").await.unwrap().unwrap().username,
+        s.user_by_id(&uid("u-alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
         "alice"
     );
     assert!(matches!(
@@ -142,58 +191,74 @@ pub async fn users_round_trip_with_unicode<S: Store>(s: Arc<S>) {
     ));
     s.create_user(&user("бob")).await.unwrap();
     assert_eq!(s.list_users().await.unwrap().len(), 2);
-    s.set_user_disabled("alice", true).await.unwrap();
-    assert!(s.user_by_username("alice").await.unwrap().unwrap().disabled);
-    s.set_password("alice", "new-hash").await.unwrap();
+    s.set_user_disabled(&uname("alice"), true).await.unwrap();
+    assert!(
+        s.user_by_username(&uname("alice"))
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    s.set_password(&uname("alice"), &phc("new-hash"))
+        .await
+        .unwrap();
     assert_eq!(
-        s.user_by_username("alice")
+        s.user_by_username(&uname("alice"))
             .await
             .unwrap()
             .unwrap()
             .password_hash,
-        "new-hash"
+        phc("new-hash")
     );
-    s.remove_user("бob").await.unwrap();
-    assert!(s.user_by_username("бob").await.unwrap().is_none());
+    s.remove_user(&uname("бob")).await.unwrap();
+    assert!(s.user_by_username(&uname("бob")).await.unwrap().is_none());
     assert!(matches!(
-        s.remove_user("nobody").await,
+        s.remove_user(&uname("nobody")).await,
         Err(StoreError::NotFound)
     ));
 }
 
 pub async fn clients_and_apis_round_trip<S: Store>(s: Arc<S>) {
     setup(&*s).await;
-    let c = s.client("app").await.unwrap().unwrap();
+    let c = s.client(&cid("app")).await.unwrap().unwrap();
     assert_eq!(c.redirect_uris, client("app").redirect_uris);
     assert_eq!(c.grant_types, client("app").grant_types);
     assert_eq!(c.scopes, client("app").scopes);
-    assert!(c.secret_hash.unwrap().ct_eq(&TokenHash::of("secret")));
+    assert!(
+        c.secret_hash
+            .unwrap()
+            .ct_eq(&ClientSecret::parse("secret").unwrap().hash())
+    );
     assert!(matches!(
         s.create_client(&client("app"), UnixTime(1)).await,
         Err(StoreError::Conflict)
     ));
     let api = Api {
-        identifier: "https://api.example.com".into(),
+        identifier: aud("https://api.example.com"),
         name: "API".into(),
         scopes: ScopeSet::parse("read write").unwrap(),
         access_token_ttl_secs: 600,
     };
     s.create_api(&api, UnixTime(1)).await.unwrap();
-    let got = s.api("https://api.example.com").await.unwrap().unwrap();
+    let got = s
+        .api(&aud("https://api.example.com"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (got.scopes, got.access_token_ttl_secs),
         (api.scopes.clone(), 600)
     );
     assert_eq!(s.list_apis().await.unwrap().len(), 1);
-    s.remove_client("app").await.unwrap();
-    assert!(s.client("app").await.unwrap().is_none());
+    s.remove_client(&cid("app")).await.unwrap();
+    assert!(s.client(&cid("app")).await.unwrap().is_none());
     assert_eq!(s.list_clients().await.unwrap().len(), 0);
 }
 
 pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    let loaded = s.code(&TokenHash::of("c1")).await.unwrap().unwrap();
+    let loaded = s.code(&code_hash("c1")).await.unwrap().unwrap();
     assert_eq!(loaded.grant, grant("g1", "u-alice"));
     assert!(!loaded.used);
     let mut tasks = Vec::new();
@@ -201,7 +266,7 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             s.redeem_code(
-                &TokenHash::of("c1"),
+                &code_hash("c1"),
                 Some(&rt(&format!("r{i}"), "g1")),
                 &at("g1"),
             )
@@ -215,26 +280,22 @@ pub async fn code_is_redeemed_once_under_16_concurrent_redemptions<S: Store>(s: 
         }
     }
     assert_eq!(won, 1);
-    assert!(s.code(&TokenHash::of("c1")).await.unwrap().unwrap().used);
-    assert!(s.code(&TokenHash::of("nope")).await.unwrap().is_none());
+    assert!(s.code(&code_hash("c1")).await.unwrap().unwrap().used);
+    assert!(s.code(&code_hash("nope")).await.unwrap().is_none());
 }
 
 pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("g1"))
+    s.redeem_code(&code_hash("c1"), Some(&rt("r0", "g1")), &at("g1"))
         .await
         .unwrap();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.rotate_refresh_token(
-                &TokenHash::of("r0"),
-                &rt(&format!("r1-{i}"), "g1"),
-                &at("g1"),
-            )
-            .await
+            s.rotate_refresh_token(&rt_hash("r0"), &rt(&format!("r1-{i}"), "g1"), &at("g1"))
+                .await
         }));
     }
     let mut won = 0;
@@ -244,13 +305,9 @@ pub async fn refresh_rotation_has_one_winner_under_20_concurrent_uses<S: Store>(
         }
     }
     assert_eq!(won, 1);
-    let old = s
-        .refresh_token(&TokenHash::of("r0"))
-        .await
-        .unwrap()
-        .unwrap();
+    let old = s.refresh_token(&rt_hash("r0")).await.unwrap().unwrap();
     assert!(old.used);
-    assert_eq!(old.grant.id, "g1");
+    assert_eq!(old.grant.id, gid("g1"));
     assert!(!old.grant_revoked);
 }
 
@@ -263,7 +320,7 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
     for g in ["ga", "gb", "gr"] {
         s.issue_code(&code(&format!("c-{g}"), g)).await.unwrap();
         s.redeem_code(
-            &TokenHash::of(&format!("c-{g}")),
+            &code_hash(&format!("c-{g}")),
             Some(&rt(&format!("r-{g}"), g)),
             &at(g),
         )
@@ -271,7 +328,7 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
         .unwrap();
     }
     s.issue_code(&code("c-gc", "gc")).await.unwrap();
-    s.revoke_grant("gr").await.unwrap();
+    s.revoke_grant(&gid("gr")).await.unwrap();
     let mut tasks = Vec::new();
     for i in 0..8 {
         for g in ["ga", "gb", "gr"] {
@@ -279,7 +336,7 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
             tasks.push(tokio::spawn(async move {
                 let r = s
                     .rotate_refresh_token(
-                        &TokenHash::of(&format!("r-{g}")),
+                        &rt_hash(&format!("r-{g}")),
                         &rt(&format!("r2-{g}-{i}"), g),
                         &at(g),
                     )
@@ -292,7 +349,7 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
         tasks.push(tokio::spawn(async move {
             let r = s
                 .redeem_code(
-                    &TokenHash::of("c-gc"),
+                    &code_hash("c-gc"),
                     Some(&rt(&format!("r2-gc-{i}"), "gc")),
                     &at("gc"),
                 )
@@ -315,19 +372,19 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
     for g in ["ga", "gb", "gc"] {
         for i in 0..8 {
             let new = s
-                .refresh_token(&TokenHash::of(&format!("r2-{g}-{i}")))
+                .refresh_token(&rt_hash(&format!("r2-{g}-{i}")))
                 .await
                 .unwrap();
             if winners[g] == i {
                 let Some(new) = new else {
                     panic!("the winner's replacement for {g} is not stored");
                 };
-                assert_eq!(new.grant.id, g);
+                assert_eq!(new.grant.id, gid(g));
                 assert_eq!(new.scope, rt("x", g).scope);
                 assert_eq!(new.expires_at, UnixTime(10_000));
                 assert!(!new.used);
                 assert!(
-                    !s.access_token_revoked(&format!("{g}.j2-{i}"), Some(g), None)
+                    !s.access_token_revoked(&jti(&format!("{g}.j2-{i}")), Some(&gid(g)), None)
                         .await
                         .unwrap()
                 );
@@ -338,27 +395,27 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
     }
     for i in 0..8 {
         assert!(
-            s.refresh_token(&TokenHash::of(&format!("r2-gr-{i}")))
+            s.refresh_token(&rt_hash(&format!("r2-gr-{i}")))
                 .await
                 .unwrap()
                 .is_none()
         );
     }
     assert!(
-        !s.refresh_token(&TokenHash::of("r-gr"))
+        !s.refresh_token(&rt_hash("r-gr"))
             .await
             .unwrap()
             .unwrap()
             .used
     );
-    s.revoke_grant("ga").await.unwrap();
+    s.revoke_grant(&gid("ga")).await.unwrap();
     assert!(
-        s.access_token_revoked("ga.j2", Some("ga"), None)
+        s.access_token_revoked(&jti("ga.j2"), Some(&gid("ga")), None)
             .await
             .unwrap()
     );
     assert!(
-        !s.access_token_revoked("gb.j2", Some("gb"), None)
+        !s.access_token_revoked(&jti("gb.j2"), Some(&gid("gb")), None)
             .await
             .unwrap()
     );
@@ -367,68 +424,68 @@ pub async fn mixed_concurrent_redemptions_each_have_one_winner<S: Store>(s: Arc<
 pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
-    s.redeem_code(&TokenHash::of("c1"), Some(&rt("r0", "g1")), &at("g1"))
+    s.redeem_code(&code_hash("c1"), Some(&rt("r0", "g1")), &at("g1"))
         .await
         .unwrap();
     assert!(
-        !s.access_token_revoked("g1.j0", Some("g1"), None)
+        !s.access_token_revoked(&jti("g1.j0"), Some(&gid("g1")), None)
             .await
             .unwrap()
     );
     assert!(
-        !s.access_token_revoked("machine-jti", None, None)
+        !s.access_token_revoked(&jti("machine-jti"), None, None)
             .await
             .unwrap()
     );
-    s.revoke_access_token("machine-jti", UnixTime(1000))
+    s.revoke_access_token(&jti("machine-jti"), UnixTime(1000))
         .await
         .unwrap();
-    s.revoke_access_token("machine-jti", UnixTime(1000))
+    s.revoke_access_token(&jti("machine-jti"), UnixTime(1000))
         .await
         .unwrap();
     assert!(
-        s.access_token_revoked("machine-jti", None, None)
+        s.access_token_revoked(&jti("machine-jti"), None, None)
             .await
             .unwrap()
     );
     assert!(
-        !s.access_token_revoked("other-jti", None, None)
+        !s.access_token_revoked(&jti("other-jti"), None, None)
             .await
             .unwrap()
     );
-    s.revoke_grant("g1").await.unwrap();
+    s.revoke_grant(&gid("g1")).await.unwrap();
     assert!(
-        s.refresh_token(&TokenHash::of("r0"))
+        s.refresh_token(&rt_hash("r0"))
             .await
             .unwrap()
             .unwrap()
             .grant_revoked
     );
     assert!(
-        s.access_token_revoked("g1.j0", Some("g1"), None)
+        s.access_token_revoked(&jti("g1.j0"), Some(&gid("g1")), None)
             .await
             .unwrap()
     );
     // A grant that is not stored (never was, or swept) leaves its tokens revoked: fail closed.
     assert!(
-        s.access_token_revoked("gone.j0", Some("gone"), None)
+        s.access_token_revoked(&jti("gone.j0"), Some(&gid("gone")), None)
             .await
             .unwrap()
     );
     // So does a subject that is disabled or unknown, when the caller asks about it.
     assert!(
-        !s.access_token_revoked("m", None, Some("u-alice"))
+        !s.access_token_revoked(&jti("m"), None, Some(&uid("u-alice")))
             .await
             .unwrap()
     );
     assert!(
-        s.access_token_revoked("m", None, Some("u-nobody"))
+        s.access_token_revoked(&jti("m"), None, Some(&uid("u-nobody")))
             .await
             .unwrap()
     );
-    s.set_user_disabled("alice", true).await.unwrap();
+    s.set_user_disabled(&uname("alice"), true).await.unwrap();
     assert!(
-        s.access_token_revoked("m", None, Some("u-alice"))
+        s.access_token_revoked(&jti("m"), None, Some(&uid("u-alice")))
             .await
             .unwrap()
     );
@@ -437,10 +494,10 @@ pub async fn revoked_grant_reaches_refresh_and_access_tokens<S: Store>(s: Arc<S>
 pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     let sess = Session {
-        id_hash: TokenHash::of("sess"),
-        user_id: "u-alice".into(),
+        id_hash: session_hash("sess"),
+        user_id: uid("u-alice"),
         auth_time: UnixTime(100),
-        sid: "sid".into(),
+        sid: SessionId::parse("sid").unwrap(),
         expires_at: UnixTime(200),
     };
     s.create_session(&sess).await.unwrap();
@@ -450,22 +507,22 @@ pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
     );
     assert_eq!(s.session(&sess.id_hash, UnixTime(200)).await.unwrap(), None);
     let req = AuthorizeRequest {
-        client_id: "app".into(),
-        redirect_uri: "https://app.example.com/cb".into(),
+        client_id: cid("app"),
+        redirect_uri: RedirectUri::parse("http://127.0.0.1:8123/cb").unwrap(),
         redirect_uri_sent: true,
-        state: Some("s\u{0}t\"ate".into()),
+        state: Some(State::parse("s\u{0}t\"ate").unwrap()),
         nonce: None,
-        scope: "openid".into(),
+        scope: ScopeSet::parse("openid").unwrap(),
         audience: None,
-        code_challenge: "x".into(),
+        code_challenge: CodeChallenge::from_stored("x".into()),
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
     };
     let t = AuthTxn {
-        id_hash: TokenHash::of("txn"),
+        id_hash: TransactionId::parse("txn").unwrap().hash(),
         request: req,
-        csrf_hash: TokenHash::of("csrf"),
+        csrf_hash: CsrfToken::parse("csrf").unwrap().hash(),
         authenticated_user: None,
         expires_at: UnixTime(150),
     };
@@ -474,7 +531,7 @@ pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
         s.txn(&t.id_hash, UnixTime(149)).await.unwrap(),
         Some(t.clone())
     );
-    s.set_txn_authenticated(&t.id_hash, "u-alice")
+    s.set_txn_authenticated(&t.id_hash, &uid("u-alice"))
         .await
         .unwrap();
     assert_eq!(
@@ -482,26 +539,32 @@ pub async fn sessions_and_txns_expire_by_the_given_time<S: Store>(s: Arc<S>) {
             .await
             .unwrap()
             .unwrap()
-            .authenticated_user
-            .as_deref(),
-        Some("u-alice")
+            .authenticated_user,
+        Some(uid("u-alice"))
     );
     assert_eq!(s.txn(&t.id_hash, UnixTime(150)).await.unwrap(), None);
     s.delete_txn(&t.id_hash).await.unwrap();
     assert_eq!(s.txn(&t.id_hash, UnixTime(1)).await.unwrap(), None);
-    assert_eq!(s.consent("u-alice", "app").await.unwrap(), None);
+    assert_eq!(s.consent(&uid("u-alice"), &cid("app")).await.unwrap(), None);
     let scope = ScopeSet::parse("openid email").unwrap();
-    s.record_consent("u-alice", "app", &scope).await.unwrap();
-    s.record_consent("u-alice", "app", &scope).await.unwrap();
-    assert_eq!(s.consent("u-alice", "app").await.unwrap(), Some(scope));
+    s.record_consent(&uid("u-alice"), &cid("app"), &scope)
+        .await
+        .unwrap();
+    s.record_consent(&uid("u-alice"), &cid("app"), &scope)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.consent(&uid("u-alice"), &cid("app")).await.unwrap(),
+        Some(scope)
+    );
     // Changing the password ends the user's sessions.
-    s.set_password("alice", "h").await.unwrap();
+    s.set_password(&uname("alice"), &phc("h")).await.unwrap();
     assert_eq!(s.session(&sess.id_hash, UnixTime(150)).await.unwrap(), None);
 }
 
 pub async fn key_rotation_states<S: Store>(s: Arc<S>) {
     let key = |kid: &str, state| StoredKey {
-        kid: kid.into(),
+        kid: Kid::parse(kid).unwrap(),
         alg: "ES256".into(),
         private_key_enc: vec![1, 2, 3],
         state,
@@ -537,41 +600,41 @@ pub async fn purge_removes_only_expired_rows<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     s.issue_code(&code("c1", "g1")).await.unwrap();
     let sess = Session {
-        id_hash: TokenHash::of("sess"),
-        user_id: "u-alice".into(),
+        id_hash: session_hash("sess"),
+        user_id: uid("u-alice"),
         auth_time: UnixTime(100),
-        sid: "sid".into(),
+        sid: SessionId::parse("sid").unwrap(),
         expires_at: UnixTime(200),
     };
     s.create_session(&sess).await.unwrap();
     let n = s.purge_expired(UnixTime(150)).await.unwrap();
     assert_eq!(n, 0);
-    assert!(s.code(&TokenHash::of("c1")).await.unwrap().is_some());
+    assert!(s.code(&code_hash("c1")).await.unwrap().is_some());
     let n = s.purge_expired(UnixTime(300)).await.unwrap();
     assert!(n >= 2, "{n}");
-    assert!(s.code(&TokenHash::of("c1")).await.unwrap().is_none());
+    assert!(s.code(&code_hash("c1")).await.unwrap().is_none());
     assert_eq!(s.session(&sess.id_hash, UnixTime(1)).await.unwrap(), None);
 
     // RFC 7009 §2.1: a grant whose code and refresh tokens are gone is kept while an access
     // token issued from it may still be live, so that token's revocation state survives.
     s.issue_code(&code("c2", "g2")).await.unwrap();
     let long_lived = AccessTokenRecord {
-        grant_id: "g2".into(),
+        grant_id: gid("g2"),
         expires_at: UnixTime(5_000),
     };
-    s.redeem_code(&TokenHash::of("c2"), None, &long_lived)
+    s.redeem_code(&code_hash("c2"), None, &long_lived)
         .await
         .unwrap();
     s.purge_expired(UnixTime(4_000)).await.unwrap();
-    assert!(s.code(&TokenHash::of("c2")).await.unwrap().is_none());
+    assert!(s.code(&code_hash("c2")).await.unwrap().is_none());
     assert!(
-        !s.access_token_revoked("g2.j", Some("g2"), None)
+        !s.access_token_revoked(&jti("g2.j"), Some(&gid("g2")), None)
             .await
             .unwrap()
     );
     s.purge_expired(UnixTime(5_000)).await.unwrap();
     assert!(
-        s.access_token_revoked("g2.j", Some("g2"), None)
+        s.access_token_revoked(&jti("g2.j"), Some(&gid("g2")), None)
             .await
             .unwrap()
     );
@@ -586,24 +649,44 @@ pub async fn login_failures_count_atomically_and_lock<S: Store>(s: Arc<S>) {
     for _ in 0..9 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.record_login_failure("a:alice", now, policy).await
+            s.record_login_failure(&account("alice"), now, policy).await
         }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(s.login_lock("a:alice", "i:1.2.3.4", now).await.unwrap(), 0);
-    s.record_login_failure("a:alice", now, policy)
+    assert_eq!(
+        s.login_lock(&account("alice"), &ip("1.2.3.4"), now)
+            .await
+            .unwrap(),
+        0
+    );
+    s.record_login_failure(&account("alice"), now, policy)
         .await
         .unwrap();
-    assert_eq!(s.login_lock("a:alice", "i:1.2.3.4", now).await.unwrap(), 60);
-    assert_eq!(s.login_lock("a:bob", "i:1.2.3.4", now).await.unwrap(), 0);
     assert_eq!(
-        s.login_lock("a:bob", "a:alice", UnixTime(1030))
+        s.login_lock(&account("alice"), &ip("1.2.3.4"), now)
+            .await
+            .unwrap(),
+        60
+    );
+    assert_eq!(
+        s.login_lock(&account("bob"), &ip("1.2.3.4"), now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.login_lock(&account("bob"), &account("alice"), UnixTime(1030))
             .await
             .unwrap(),
         30
     );
-    s.clear_login_failures("a:alice").await.unwrap();
-    assert_eq!(s.login_lock("a:alice", "i:x", now).await.unwrap(), 0);
+    s.clear_login_failures(&account("alice")).await.unwrap();
+    assert_eq!(
+        s.login_lock(&account("alice"), &ip("10.0.0.1"), now)
+            .await
+            .unwrap(),
+        0
+    );
 }

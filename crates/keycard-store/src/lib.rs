@@ -5,15 +5,24 @@
 //! token is rotated in one step with exactly one winner under concurrency.
 //!
 //! Invariants: only hashes of codes, refresh tokens, session ids, transaction ids and client
-//! secrets cross this boundary; time is always a parameter (`now`); no SQL types appear in
-//! signatures. Implementations: keycard-store-sql (SQLite and PostgreSQL), which must pass
-//! [`conformance`].
+//! secrets cross this boundary, each typed by its kind (`SecretHash<kind::AuthorizationCode>`
+//! cannot be passed where a session's hash is expected); every id is its protocol newtype, so
+//! a user id and a client id cannot be swapped; time is always a parameter (`now`); no SQL types
+//! appear in signatures. Implementations: keycard-store-sql (SQLite and PostgreSQL), which must
+//! pass [`conformance`].
 
+use std::fmt;
 use std::future::Future;
 
 use keycard_protocol::authorize::AuthorizeRequest;
+use keycard_protocol::claims::Profile;
+use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::policy::{Api, Client};
-use keycard_protocol::{ScopeSet, TokenHash, UnixTime};
+use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::{
+    Audience, ClientId, GrantId, Jti, Kid, Nonce, ScopeSet, SecretHash, SessionId, UnixTime,
+    UserId, Username, kind,
+};
 
 pub mod conformance;
 
@@ -33,12 +42,58 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A user account. `password_hash` is an argon2id PHC string.
+/// An argon2id PHC string. Not the password, but still kept out of `Debug` output: a hash is
+/// what an offline guessing attack starts from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn from_phc(phc: String) -> PasswordHash {
+        PasswordHash(phc)
+    }
+
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// A login-throttle counter's key: an account, or a client address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ThrottleKey(String);
+
+impl ThrottleKey {
+    /// The counter of one account.
+    pub fn account(folded_username: &str) -> ThrottleKey {
+        ThrottleKey(format!("a:{folded_username}"))
+    }
+
+    /// The counter of one client address.
+    pub fn address(ip: &std::net::IpAddr) -> ThrottleKey {
+        ThrottleKey(format!("i:{ip}"))
+    }
+
+    /// A counter of another shape (e.g. an account from one address), named by the caller.
+    pub fn other(prefix: char, value: &str) -> ThrottleKey {
+        ThrottleKey(format!("{prefix}:{value}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
-    pub id: String,
-    pub username: String,
-    pub password_hash: String,
+    pub id: UserId,
+    pub username: Username,
+    pub password_hash: PasswordHash,
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -47,6 +102,21 @@ pub struct User {
     pub email_verified: bool,
     pub disabled: bool,
     pub created_at: UnixTime,
+}
+
+impl User {
+    /// The claims this user's tokens may carry (OIDC Core §5.1).
+    pub fn profile(&self) -> Profile {
+        Profile {
+            sub: self.id.clone(),
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            picture: self.picture.clone(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+        }
+    }
 }
 
 /// Life cycle of a signing key (published before use, kept after use until its tokens expire).
@@ -82,7 +152,7 @@ impl KeyState {
 /// A signing key as stored: the private key is encrypted by the caller before it gets here.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
-    pub kid: String,
+    pub kid: Kid,
     pub alg: String,
     pub private_key_enc: Vec<u8>,
     pub state: KeyState,
@@ -104,48 +174,48 @@ impl std::fmt::Debug for StoredKey {
 /// A browser (SSO) session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
-    pub id_hash: TokenHash,
-    pub user_id: String,
+    pub id_hash: SecretHash<kind::SessionToken>,
+    pub user_id: UserId,
     pub auth_time: UnixTime,
     /// The public session id put in id tokens (`sid`).
-    pub sid: String,
+    pub sid: SessionId,
     pub expires_at: UnixTime,
 }
 
 /// A pending authorization request between /authorize and the redirect back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthTxn {
-    pub id_hash: TokenHash,
+    pub id_hash: SecretHash<kind::TransactionId>,
     pub request: AuthorizeRequest,
     /// Hash of the CSRF token bound to this transaction (double-submitted via cookie and form).
-    pub csrf_hash: TokenHash,
+    pub csrf_hash: SecretHash<kind::CsrfToken>,
     /// Set when the user typed the password during this transaction.
-    pub authenticated_user: Option<String>,
+    pub authenticated_user: Option<UserId>,
     pub expires_at: UnixTime,
 }
 
 /// An authorization grant: the family that codes, refresh tokens and access tokens belong to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: String,
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub scope: ScopeSet,
-    pub audience: Option<String>,
+    pub audience: Option<Audience>,
     pub auth_time: UnixTime,
-    pub sid: Option<String>,
-    pub nonce: Option<String>,
+    pub sid: Option<SessionId>,
+    pub nonce: Option<Nonce>,
     pub created_at: UnixTime,
 }
 
 /// An authorization code as stored (RFC 6749 §4.1.2: bound to client, redirect URI and challenge).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Code {
-    pub hash: TokenHash,
+    pub hash: SecretHash<kind::AuthorizationCode>,
     pub grant: Grant,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_sent: bool,
-    pub code_challenge: String,
+    pub code_challenge: CodeChallenge,
     pub expires_at: UnixTime,
     pub used: bool,
 }
@@ -153,16 +223,16 @@ pub struct Code {
 /// A refresh token to insert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRefreshToken {
-    pub hash: TokenHash,
-    pub grant_id: String,
+    pub hash: SecretHash<kind::RefreshToken>,
+    pub grant_id: GrantId,
     pub scope: ScopeSet,
     pub expires_at: UnixTime,
 }
 
 /// A refresh token as loaded, with its grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RefreshToken {
-    pub hash: TokenHash,
+pub struct StoredRefreshToken {
+    pub hash: SecretHash<kind::RefreshToken>,
     pub grant: Grant,
     pub scope: ScopeSet,
     pub expires_at: UnixTime,
@@ -178,7 +248,7 @@ pub struct RefreshToken {
 /// state, at least until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessTokenRecord {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub expires_at: UnixTime,
 }
 
@@ -206,21 +276,23 @@ pub trait Store: Send + Sync + 'static {
 
     // Users.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
-    fn user_by_username(&self, username: &str)
-    -> impl Future<Output = Result<Option<User>>> + Send;
-    fn user_by_id(&self, id: &str) -> impl Future<Output = Result<Option<User>>> + Send;
+    fn user_by_username(
+        &self,
+        username: &Username,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    fn user_by_id(&self, id: &UserId) -> impl Future<Output = Result<Option<User>>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
     /// Removes the user and everything issued to them (sessions, grants).
-    fn remove_user(&self, username: &str) -> impl Future<Output = Result<()>> + Send;
+    fn remove_user(&self, username: &Username) -> impl Future<Output = Result<()>> + Send;
     /// Replaces the password hash and ends the user's sessions (ASVS 7.4.3).
     fn set_password(
         &self,
-        username: &str,
-        password_hash: &str,
+        username: &Username,
+        password_hash: &PasswordHash,
     ) -> impl Future<Output = Result<()>> + Send;
     fn set_user_disabled(
         &self,
-        username: &str,
+        username: &Username,
         disabled: bool,
     ) -> impl Future<Output = Result<()>> + Send;
 
@@ -230,13 +302,13 @@ pub trait Store: Send + Sync + 'static {
         client: &Client,
         now: UnixTime,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn client(&self, id: &str) -> impl Future<Output = Result<Option<Client>>> + Send;
+    fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>>> + Send;
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>>> + Send;
-    fn remove_client(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<()>> + Send;
     fn create_api(&self, api: &Api, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
-    fn api(&self, identifier: &str) -> impl Future<Output = Result<Option<Api>>> + Send;
+    fn api(&self, identifier: &Audience) -> impl Future<Output = Result<Option<Api>>> + Send;
     fn list_apis(&self) -> impl Future<Output = Result<Vec<Api>>> + Send;
-    fn remove_api(&self, identifier: &str) -> impl Future<Output = Result<()>> + Send;
+    fn remove_api(&self, identifier: &Audience) -> impl Future<Output = Result<()>> + Send;
 
     // Signing keys.
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>>> + Send;
@@ -253,64 +325,73 @@ pub trait Store: Send + Sync + 'static {
     fn create_session(&self, s: &Session) -> impl Future<Output = Result<()>> + Send;
     fn session(
         &self,
-        id_hash: &TokenHash,
+        id_hash: &SecretHash<kind::SessionToken>,
         now: UnixTime,
     ) -> impl Future<Output = Result<Option<Session>>> + Send;
-    fn delete_session(&self, id_hash: &TokenHash) -> impl Future<Output = Result<()>> + Send;
+    fn delete_session(
+        &self,
+        id_hash: &SecretHash<kind::SessionToken>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn create_txn(&self, t: &AuthTxn) -> impl Future<Output = Result<()>> + Send;
     fn txn(
         &self,
-        id_hash: &TokenHash,
+        id_hash: &SecretHash<kind::TransactionId>,
         now: UnixTime,
     ) -> impl Future<Output = Result<Option<AuthTxn>>> + Send;
     fn set_txn_authenticated(
         &self,
-        id_hash: &TokenHash,
-        user_id: &str,
+        id_hash: &SecretHash<kind::TransactionId>,
+        user_id: &UserId,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn delete_txn(&self, id_hash: &TokenHash) -> impl Future<Output = Result<()>> + Send;
+    fn delete_txn(
+        &self,
+        id_hash: &SecretHash<kind::TransactionId>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // Consent.
     fn consent(
         &self,
-        user_id: &str,
-        client_id: &str,
+        user_id: &UserId,
+        client_id: &ClientId,
     ) -> impl Future<Output = Result<Option<ScopeSet>>> + Send;
     fn record_consent(
         &self,
-        user_id: &str,
-        client_id: &str,
+        user_id: &UserId,
+        client_id: &ClientId,
         scope: &ScopeSet,
     ) -> impl Future<Output = Result<()>> + Send;
 
     // Codes, refresh tokens, grants.
     /// Creates the grant and its code together.
     fn issue_code(&self, code: &Code) -> impl Future<Output = Result<()>> + Send;
-    fn code(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<Code>>> + Send;
+    fn code(
+        &self,
+        hash: &SecretHash<kind::AuthorizationCode>,
+    ) -> impl Future<Output = Result<Option<Code>>> + Send;
     /// Marks the code used and writes what it was exchanged for, once (RFC 6749 §4.1.2).
     fn redeem_code(
         &self,
-        hash: &TokenHash,
+        hash: &SecretHash<kind::AuthorizationCode>,
         refresh: Option<&NewRefreshToken>,
         access: &AccessTokenRecord,
     ) -> impl Future<Output = Result<Redeemed>> + Send;
     fn refresh_token(
         &self,
-        hash: &TokenHash,
-    ) -> impl Future<Output = Result<Option<RefreshToken>>> + Send;
+        hash: &SecretHash<kind::RefreshToken>,
+    ) -> impl Future<Output = Result<Option<StoredRefreshToken>>> + Send;
     /// Marks the old token used and inserts the new one, once (RFC 9700 §4.14.2).
     fn rotate_refresh_token(
         &self,
-        old: &TokenHash,
+        old: &SecretHash<kind::RefreshToken>,
         new: &NewRefreshToken,
         access: &AccessTokenRecord,
     ) -> impl Future<Output = Result<Redeemed>> + Send;
     /// Revokes a grant: its refresh tokens and access tokens stop working.
-    fn revoke_grant(&self, grant_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn revoke_grant(&self, grant_id: &GrantId) -> impl Future<Output = Result<()>> + Send;
     /// Records a revoked access token until `expires_at` (RFC 7009).
     fn revoke_access_token(
         &self,
-        jti: &str,
+        jti: &Jti,
         expires_at: UnixTime,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Whether an access token was revoked: by `jti`, through `grant` (the grant it was issued
@@ -319,27 +400,27 @@ pub trait Store: Send + Sync + 'static {
     /// still be unexpired (see [`AccessTokenRecord`]). One query, for introspection's sake.
     fn access_token_revoked(
         &self,
-        jti: &str,
-        grant: Option<&str>,
-        user: Option<&str>,
+        jti: &Jti,
+        grant: Option<&GrantId>,
+        user: Option<&UserId>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     // Login throttling, shared by every node.
     /// Seconds until either key may try to log in again (0 when neither is locked).
     fn login_lock(
         &self,
-        account_key: &str,
-        ip_key: &str,
+        account_key: &ThrottleKey,
+        ip_key: &ThrottleKey,
         now: UnixTime,
     ) -> impl Future<Output = Result<i64>> + Send;
     /// Counts one failure for `key` atomically, then locks it for `policy(failures)` seconds.
     fn record_login_failure(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         now: UnixTime,
         policy: fn(i64) -> i64,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn clear_login_failures(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+    fn clear_login_failures(&self, key: &ThrottleKey) -> impl Future<Output = Result<()>> + Send;
 
     /// Deletes expired rows in bounded batches; returns how many went.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64>> + Send;

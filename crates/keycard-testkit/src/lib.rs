@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use keycard_os::{new_id, new_secret, random_bytes};
 use keycard_protocol::pkce::{CodeChallenge, CodeVerifier};
 use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, Issuer, ScopeSet};
-use keycard_server::crypto::{MasterKey, new_id, new_secret, random_bytes};
-use keycard_server::{App, ManualClock, Settings};
-use keycard_store::{Store, User};
+use keycard_protocol::{Audience, ClientId, Clock as _, Issuer, ScopeSet, UserId, Username};
+use keycard_server::{App, ManualClock, MasterKey, Settings};
+use keycard_store::{PasswordHash, Store, User};
 use keycard_store_sql::{AnyStore, PgStore, SqliteStore};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -27,6 +27,8 @@ pub const REDIRECT: &str = "https://app.example.com/cb";
 /// A running server.
 pub struct TestServer {
     pub base: String,
+    /// The master key's bytes, so a test can rotate keys as `keycard keys rotate` does.
+    master: [u8; 32],
     pub app: Arc<App<AnyStore>>,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
@@ -58,10 +60,16 @@ impl TestServer {
         settings.signing_alg = keycard_jose::Alg::ES256;
         adjust(&mut settings);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
-        let app = App::new(store, settings, MasterKey::generate(), clock.clone())
-            .await
-            .expect("app");
-        keycard_server::metrics::handle();
+        let master = random_bytes::<32>();
+        let app = App::new(
+            store,
+            settings,
+            MasterKey::from_bytes(master),
+            clock.clone(),
+        )
+        .await
+        .expect("app");
+        keycard_server::metrics_handle();
         let router = keycard_server::router(app.clone());
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -76,6 +84,7 @@ impl TestServer {
             .expect("client");
         TestServer {
             base,
+            master,
             app,
             clock,
             http,
@@ -87,15 +96,22 @@ impl TestServer {
         &self.app.store
     }
 
+    /// The server's master key (it encrypts the signing keys at rest).
+    pub fn master_key(&self) -> MasterKey {
+        MasterKey::from_bytes(self.master)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
     pub async fn add_user(&self, username: &str) -> User {
         let u = User {
-            id: new_id(),
-            username: username.to_owned(),
-            password_hash: keycard_server::password::hash_blocking(PASSWORD).expect("hash"),
+            id: new_id::<UserId>(),
+            username: Username::parse(username).expect("username"),
+            password_hash: PasswordHash::from_phc(
+                keycard_server::hash_password(PASSWORD).expect("hash"),
+            ),
             name: Some(format!("{username} Example")),
             given_name: Some(username.to_owned()),
             family_name: Some("Example".into()),
@@ -103,7 +119,7 @@ impl TestServer {
             email: Some(format!("{username}@example.com")),
             email_verified: true,
             disabled: false,
-            created_at: keycard_server::Clock::now(self.clock.as_ref()),
+            created_at: self.clock.now(),
         };
         self.store().create_user(&u).await.expect("create user");
         u
@@ -111,20 +127,22 @@ impl TestServer {
 
     pub async fn add_api(&self, identifier: &str, scope: &str, ttl: i64) {
         let api = Api {
-            identifier: identifier.to_owned(),
+            identifier: Audience::parse(identifier).expect("audience"),
             name: "Test API".into(),
             scopes: ScopeSet::parse(scope).expect("scope"),
             access_token_ttl_secs: ttl,
         };
         self.store()
-            .create_api(&api, keycard_server::Clock::now(self.clock.as_ref()))
+            .create_api(&api, self.clock.now())
             .await
             .expect("api");
     }
 
     /// Registers a client; returns its secret for confidential clients.
     pub async fn add_client(&self, spec: ClientSpec<'_>) -> Option<String> {
-        let secret = spec.confidential.then(new_secret);
+        let secret = spec
+            .confidential
+            .then(new_secret::<keycard_protocol::kind::ClientSecret>);
         let c = Client {
             id: ClientId::parse(spec.id).expect("id"),
             name: format!("App {}", spec.id),
@@ -136,11 +154,15 @@ impl TestServer {
                 .collect(),
             grant_types: spec.grants.to_vec(),
             scopes: ScopeSet::parse(spec.scope).expect("scope"),
-            audiences: spec.audiences.iter().map(|a| a.to_string()).collect(),
+            audiences: spec
+                .audiences
+                .iter()
+                .map(|a| Audience::parse(a).expect("audience"))
+                .collect(),
             first_party: spec.first_party,
         };
         self.store()
-            .create_client(&c, keycard_server::Clock::now(self.clock.as_ref()))
+            .create_client(&c, self.clock.now())
             .await
             .expect("client");
         secret.map(|s| s.secret().to_owned())
@@ -152,7 +174,7 @@ async fn test_store(dir: &tempfile::TempDir) -> AnyStore {
     if std::env::var("KEYCARD_TEST_BACKEND").as_deref() == Ok("postgres") {
         let url = std::env::var("KEYCARD_TEST_PG_URL")
             .expect("KEYCARD_TEST_PG_URL for the postgres backend");
-        let schema = format!("kc_test_{}", new_id());
+        let schema = format!("kc_test_{}", new_id::<keycard_protocol::GrantId>());
         let admin = PgStore::connect(&url, false).await.expect("connect");
         admin.create_schema(&schema).await.expect("schema");
         let url = format!(

@@ -2,8 +2,8 @@
 //! [`AccessToken`] handed to handlers.
 //!
 //! [`check_claims`] turns a decoded payload into an [`AccessToken`] or refuses it; [`TYP`] is the
-//! `typ` the header must carry (§2.1); [`parse_scope`] splits a `scope` value, for introspection
-//! too.
+//! `typ` the header must carry (§2.1). The claim readers (`numeric`, `required`, `audiences`)
+//! serve the id-token checks too.
 //!
 //! No I/O and no clock: `now` and the leeway are parameters. The payload may still be unverified
 //! (`jws` parsed it, the signature may come later), so a result is only trusted once the caller
@@ -12,8 +12,7 @@
 //! Not here: the JWS structure, header rules and signature (`jws`), keys and the `aud` the
 //! resource server requires (`validator`).
 
-use std::collections::BTreeSet;
-
+use keycard_protocol::{Audience, ClientId, Issuer, Jti, OAuthError, ScopeSet, Subject, UnixTime};
 use serde_json::{Map, Value};
 
 use crate::jws::Typ;
@@ -25,44 +24,50 @@ pub(crate) const TYP: Typ = Typ::new("at+jwt");
 /// A validated RFC 9068 access token: signature, `typ`, `iss`, `aud` and time have been checked.
 ///
 /// Only [`Validator::validate`](crate::Validator::validate) creates one. It holds the claims,
-/// never the token string.
+/// typed as the protocol values they are, never the token string.
 #[derive(Clone, Debug)]
 pub struct AccessToken {
-    pub(crate) iss: String,
-    pub(crate) sub: String,
-    pub(crate) client_id: String,
-    pub(crate) aud: Vec<String>,
-    pub(crate) scope: BTreeSet<String>,
-    pub(crate) jti: String,
-    pub(crate) exp: u64,
-    pub(crate) iat: u64,
-    pub(crate) auth_time: Option<u64>,
+    pub(crate) iss: Issuer,
+    pub(crate) sub: Subject,
+    pub(crate) client_id: ClientId,
+    pub(crate) aud: Vec<Audience>,
+    pub(crate) scope: ScopeSet,
+    pub(crate) jti: Jti,
+    pub(crate) exp: UnixTime,
+    pub(crate) iat: UnixTime,
+    pub(crate) auth_time: Option<UnixTime>,
     pub(crate) claims: Map<String, Value>,
 }
 
 impl AccessToken {
     /// `iss`: the issuer, equal to the validator's.
-    pub fn iss(&self) -> &str {
+    pub fn iss(&self) -> &Issuer {
         &self.iss
     }
 
     /// `sub`: the resource owner, or the client for client-credentials tokens (RFC 9068 §2.2).
-    pub fn sub(&self) -> &str {
+    pub fn sub(&self) -> &Subject {
         &self.sub
     }
 
     /// `client_id`: the client the token was issued to (RFC 9068 §2.2).
-    pub fn client_id(&self) -> &str {
+    pub fn client_id(&self) -> &ClientId {
         &self.client_id
     }
 
+    /// Whether this is a machine token: issued by client credentials, its subject is the client
+    /// itself (RFC 9068 §2.2), so no user is behind it (RFC 9700 §4.15).
+    pub fn is_machine(&self) -> bool {
+        self.sub.is_client(&self.client_id)
+    }
+
     /// `aud`: every audience of the token; one of them is this resource server.
-    pub fn aud(&self) -> &[String] {
+    pub fn aud(&self) -> &[Audience] {
         &self.aud
     }
 
     /// `scope`: the granted scopes (RFC 9068 §2.2.3); empty when the claim is absent.
-    pub fn scope(&self) -> &BTreeSet<String> {
+    pub fn scope(&self) -> &ScopeSet {
         &self.scope
     }
 
@@ -72,22 +77,22 @@ impl AccessToken {
     }
 
     /// `jti`: the token's unique identifier.
-    pub fn jti(&self) -> &str {
+    pub fn jti(&self) -> &Jti {
         &self.jti
     }
 
-    /// `exp` in Unix seconds.
-    pub fn exp(&self) -> u64 {
+    /// `exp`.
+    pub fn exp(&self) -> UnixTime {
         self.exp
     }
 
-    /// `iat` in Unix seconds.
-    pub fn iat(&self) -> u64 {
+    /// `iat`.
+    pub fn iat(&self) -> UnixTime {
         self.iat
     }
 
-    /// `auth_time` in Unix seconds, when the token carries it.
-    pub fn auth_time(&self) -> Option<u64> {
+    /// `auth_time`, when the token carries it.
+    pub fn auth_time(&self) -> Option<UnixTime> {
         self.auth_time
     }
 
@@ -97,34 +102,29 @@ impl AccessToken {
     }
 }
 
-/// Splits a `scope` value (RFC 6749 §3.3) into its tokens.
-pub(crate) fn parse_scope(s: &str) -> BTreeSet<String> {
-    s.split(' ')
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// A NumericDate (RFC 7519 §2): a non-negative JSON number, never a string.
-fn numeric(v: &Value) -> Option<u64> {
-    if let Some(n) = v.as_u64() {
-        return Some(n);
+pub(crate) fn numeric(v: &Value) -> Option<UnixTime> {
+    if let Some(n) = v.as_i64() {
+        return (n >= 0).then_some(UnixTime(n));
     }
     let f = v.as_f64()?;
-    (f.is_finite() && f >= 0.0).then(|| f.floor() as u64)
+    (f.is_finite() && f >= 0.0 && f < i64::MAX as f64).then(|| UnixTime(f.floor() as i64))
 }
 
-fn required_time(claims: &Map<String, Value>, name: &'static str) -> Result<u64, ValidationError> {
+pub(crate) fn required_time(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<UnixTime, ValidationError> {
     claims
         .get(name)
         .and_then(numeric)
         .ok_or(ValidationError::InvalidClaim(name))
 }
 
-fn optional_time(
+pub(crate) fn optional_time(
     claims: &Map<String, Value>,
     name: &'static str,
-) -> Result<Option<u64>, ValidationError> {
+) -> Result<Option<UnixTime>, ValidationError> {
     match claims.get(name) {
         None => Ok(None),
         Some(v) => numeric(v)
@@ -133,67 +133,81 @@ fn optional_time(
     }
 }
 
-fn required_str(
+/// A string claim parsed into its protocol value; absent, not a string, or not a valid value
+/// is [`ValidationError::InvalidClaim`].
+pub(crate) fn required<T>(
     claims: &Map<String, Value>,
     name: &'static str,
-) -> Result<String, ValidationError> {
+    parse: impl FnOnce(&str) -> Result<T, OAuthError>,
+) -> Result<T, ValidationError> {
     claims
         .get(name)
         .and_then(Value::as_str)
-        .map(str::to_owned)
+        .and_then(|s| parse(s).ok())
         .ok_or(ValidationError::InvalidClaim(name))
+}
+
+/// `aud` as a string or an array of strings (RFC 7519 §4.1.3).
+pub(crate) fn audiences(claims: &Map<String, Value>) -> Result<Vec<Audience>, ValidationError> {
+    let bad = ValidationError::InvalidClaim("aud");
+    match claims.get("aud") {
+        Some(Value::String(s)) => Ok(vec![Audience::parse(s).map_err(|_| bad)?]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().and_then(|s| Audience::parse(s).ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(bad),
+        _ => Err(bad),
+    }
 }
 
 /// RFC 9068 §4 claim checks and RFC 9068 §2.2 required claims.
 pub(crate) fn check_claims(
     claims: Map<String, Value>,
-    issuer: &str,
-    audience: Option<&str>,
-    now: u64,
-    leeway: u64,
+    issuer: &Issuer,
+    audience: Option<&Audience>,
+    now: UnixTime,
+    leeway: i64,
 ) -> Result<AccessToken, ValidationError> {
-    let iss = required_str(&claims, "iss")?;
-    if iss != issuer {
-        return Err(ValidationError::WrongIssuer);
+    // `iss` is compared as the exact string (RFC 8414 §3.3), before it is parsed as a URL.
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+        return Err(match claims.get("iss") {
+            Some(Value::String(_)) => ValidationError::WrongIssuer,
+            _ => ValidationError::InvalidClaim("iss"),
+        });
     }
-    let aud = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(ValidationError::InvalidClaim("aud"))?,
-        _ => return Err(ValidationError::InvalidClaim("aud")),
-    };
+    let aud = audiences(&claims)?;
     if let Some(audience) = audience
-        && !aud.iter().any(|a| a == audience)
+        && !aud.contains(audience)
     {
         return Err(ValidationError::WrongAudience);
     }
     let exp = required_time(&claims, "exp")?;
-    if now >= exp.saturating_add(leeway) {
+    if now >= exp.plus(leeway) {
         return Err(ValidationError::Expired);
     }
     if let Some(nbf) = optional_time(&claims, "nbf")?
-        && nbf > now.saturating_add(leeway)
+        && nbf > now.plus(leeway)
     {
         return Err(ValidationError::NotYetValid);
     }
     let iat = required_time(&claims, "iat")?;
-    if iat > now.saturating_add(leeway) {
+    if iat > now.plus(leeway) {
         return Err(ValidationError::IssuedInFuture);
     }
     let auth_time = optional_time(&claims, "auth_time")?;
     let scope = match claims.get("scope") {
-        None => Default::default(),
-        Some(Value::String(s)) => parse_scope(s),
+        None => ScopeSet::default(),
+        Some(Value::String(s)) => {
+            ScopeSet::parse(s).map_err(|_| ValidationError::InvalidClaim("scope"))?
+        }
         Some(_) => return Err(ValidationError::InvalidClaim("scope")),
     };
     Ok(AccessToken {
-        iss,
-        sub: required_str(&claims, "sub")?,
-        client_id: required_str(&claims, "client_id")?,
-        jti: required_str(&claims, "jti")?,
+        iss: issuer.clone(),
+        sub: required(&claims, "sub", Subject::parse)?,
+        client_id: required(&claims, "client_id", ClientId::parse)?,
+        jti: required(&claims, "jti", Jti::parse)?,
         aud,
         scope,
         exp,
@@ -207,7 +221,7 @@ pub(crate) fn check_claims(
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) const NOW: u64 = 1_700_000_000;
+    pub(crate) const NOW: i64 = 1_700_000_000;
 
     fn claims(v: Value) -> Map<String, Value> {
         match v {
@@ -225,9 +239,9 @@ pub(crate) mod tests {
     fn check(v: Value) -> Result<AccessToken, ValidationError> {
         check_claims(
             claims(v),
-            "http://127.0.0.1:8080",
-            Some("https://api.example.com"),
-            NOW,
+            &Issuer::from_wire("http://127.0.0.1:8080").unwrap(),
+            Some(&Audience::parse("https://api.example.com").unwrap()),
+            UnixTime(NOW),
             30,
         )
     }

@@ -10,9 +10,11 @@
 //! Tokens in the query string or the body are never read (RFC 9700 §4.3.2 / OAuth 2.1 §5.2):
 //! a request carrying one only there is a request without credentials.
 //!
-//! [`BearerError::to_response`] is the one place errors become responses (RFC 6750 §3): no
-//! credentials → 401 with a bare challenge; malformed header → 400 `invalid_request`; bad token →
-//! 401 `invalid_token`; missing scope → 403 `insufficient_scope` with `scope`.
+//! [`BearerError::to_response`] maps each refusal to its RFC 6750 error and answers through
+//! `keycard_protocol::wire::bearer_error`, the authorization server's voice too: no credentials →
+//! 401 with a bare challenge; malformed header → 400 `invalid_request`; bad token → 401
+//! `invalid_token`; missing scope → 403 `insufficient_scope` with `scope`; keys or introspection
+//! unavailable → 503 without a challenge. Errors carry the JSON error body.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -21,10 +23,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use keycard_protocol::wire::{self, WireError};
+use keycard_protocol::{ErrorCode, OAuthError, bearer};
 
 use crate::access_token::AccessToken;
 use crate::http::BoxFuture;
@@ -94,7 +98,7 @@ pub enum BearerError {
 }
 
 impl BearerError {
-    fn from_validation(e: ValidationError) -> BearerError {
+    pub(crate) fn from_validation(e: ValidationError) -> BearerError {
         match e {
             ValidationError::KeysUnavailable(_) => BearerError::Unavailable(e),
             ValidationError::TooLarge
@@ -114,46 +118,45 @@ impl BearerError {
         }
     }
 
-    /// The RFC 6750 §3 response, with `realm` in the challenge when given. The body is empty.
-    pub fn to_response(&self, realm: Option<&str>) -> Response {
-        let (status, error, scope) = match self {
-            BearerError::NoToken => (StatusCode::UNAUTHORIZED, None, None),
-            BearerError::InvalidRequest => (StatusCode::BAD_REQUEST, Some("invalid_request"), None),
-            BearerError::InvalidToken(_) | BearerError::Inactive => {
-                (StatusCode::UNAUTHORIZED, Some("invalid_token"), None)
-            }
-            BearerError::InsufficientScope(needed) => (
-                StatusCode::FORBIDDEN,
-                Some("insufficient_scope"),
-                Some(needed.to_scope_string()),
-            ),
+    /// The RFC 6750 error this refusal is, `None` for a request without credentials (§3.1).
+    /// Descriptions are client-safe and never name the token.
+    pub fn to_oauth(&self) -> Option<OAuthError> {
+        match self {
+            BearerError::NoToken => None,
+            BearerError::InvalidRequest => Some(OAuthError::invalid_request(
+                "malformed Authorization header",
+            )),
+            BearerError::InvalidToken(_) => Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is invalid or expired",
+            )),
+            BearerError::Inactive => Some(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is not active",
+            )),
+            BearerError::InsufficientScope(_) => Some(OAuthError::new(
+                ErrorCode::InsufficientScope,
+                "the access token lacks a required scope",
+            )),
             BearerError::Unavailable(_) | BearerError::IntrospectionUnavailable(_) => {
-                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                Some(OAuthError::bare(ErrorCode::TemporarilyUnavailable))
             }
-            BearerError::MissingLayer => {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
+            BearerError::MissingLayer => Some(OAuthError::bare(ErrorCode::ServerError)),
+        }
+    }
+
+    /// The RFC 6750 §3 answer, with `realm` in the challenge when given: the one voice of
+    /// `keycard_protocol::wire::bearer_error`, shared with the authorization server.
+    pub fn to_response(&self, realm: Option<&str>) -> Response {
+        let scope = match self {
+            BearerError::InsufficientScope(needed) => Some(needed.to_scope_string()),
+            _ => None,
         };
-        let mut params = Vec::new();
-        if let Some(realm) = realm {
-            params.push(format!("realm=\"{}\"", quote(realm)));
-        }
-        if let Some(error) = error {
-            params.push(format!("error=\"{error}\""));
-        }
-        if let Some(scope) = scope {
-            params.push(format!("scope=\"{}\"", quote(&scope)));
-        }
-        let challenge = if params.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            format!("Bearer {}", params.join(", "))
-        };
-        let mut resp = status.into_response();
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            resp.headers_mut().insert(WWW_AUTHENTICATE, v);
-        }
-        resp
+        wire_response(wire::bearer_error(
+            self.to_oauth().as_ref(),
+            realm,
+            scope.as_deref(),
+        ))
     }
 }
 
@@ -163,47 +166,40 @@ impl IntoResponse for BearerError {
     }
 }
 
-/// Escapes a quoted-string (RFC 9110 §5.6.4) and drops characters a header cannot carry.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c == ' ' || c.is_ascii_graphic() => out.push(c),
-            _ => {}
-        }
+/// Turns the protocol's plain wire data into an axum response: the status, the
+/// `WWW-Authenticate` challenge, a JSON body when there is one, and `Cache-Control: no-store`.
+/// The authorization server and the gateway answer through this too.
+pub fn wire_response(w: WireError) -> Response {
+    let status = StatusCode::from_u16(w.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = if w.body.is_empty() {
+        status.into_response()
+    } else {
+        (status, [(CONTENT_TYPE, "application/json")], w.body).into_response()
+    };
+    if let Some(c) = w
+        .www_authenticate
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, c);
     }
-    out
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
-/// The token from `Authorization: Bearer <b64token>` (RFC 6750 §2.1), if the header uses that
-/// scheme. Other schemes mean "no bearer credentials".
 /// The token of an `Authorization: Bearer` header (RFC 6750 §2.1; the scheme is
-/// case-insensitive). A query-string token is never looked at.
+/// case-insensitive; `keycard_protocol::bearer::extract`). Another scheme, or no header, is
+/// [`BearerError::NoToken`]; a query-string token is never looked at.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(BearerError::NoToken)?;
-    if values.next().is_some() {
-        return Err(BearerError::InvalidRequest);
+    let values = headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    match bearer::extract(values, None) {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(BearerError::NoToken),
+        Err(_) => Err(BearerError::InvalidRequest),
     }
-    let value = value.to_str().map_err(|_| BearerError::InvalidRequest)?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::NoToken);
-    }
-    let token = rest.trim_matches(' ');
-    let body = token.trim_end_matches('=');
-    let valid = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
-    if !valid {
-        return Err(BearerError::InvalidRequest);
-    }
-    Ok(token)
 }
 
 /// A tower layer that requires a valid bearer token (and scopes) and puts the [`AccessToken`]
@@ -214,7 +210,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
 /// # use keycard_validate::{Bearer, BearerLayer, Validator};
 /// # fn app(validator: Validator) -> Router {
 /// Router::new()
-///     .route("/photos", get(|Bearer(t): Bearer| async move { t.sub().to_owned() }))
+///     .route("/photos", get(|Bearer(t): Bearer| async move { t.sub().to_string() }))
 ///     .route_layer(BearerLayer::new(validator).require(["photos:read"]).realm("photos"))
 /// # }
 /// ```
@@ -228,7 +224,7 @@ pub struct BearerLayer {
 impl BearerLayer {
     /// Requires a valid token; the realm defaults to the validator's audience.
     pub fn new(validator: Validator) -> BearerLayer {
-        let realm = Arc::from(validator.audience());
+        let realm = Arc::from(validator.audience().as_str());
         BearerLayer {
             validator,
             required: Arc::new(RequireScopes::default()),
@@ -377,50 +373,6 @@ pub async fn introspect_request(
 mod tests {
     use super::*;
 
-    fn headers(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn rfc6750_s2_1_authorization_header_parsing() {
-        assert_eq!(
-            bearer_token(&headers(&["Bearer abc.def-_~+/=="])).unwrap(),
-            "abc.def-_~+/=="
-        );
-        assert_eq!(bearer_token(&headers(&["bEaReR  abc "])).unwrap(), "abc");
-        assert!(matches!(
-            bearer_token(&headers(&[])),
-            Err(BearerError::NoToken)
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&["Basic YTpi"])),
-            Err(BearerError::NoToken)
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&["Bearertoken"])),
-            Err(BearerError::NoToken)
-        ));
-        for bad in [
-            &["Bearer"][..],
-            &["Bearer "],
-            &["Bearer a b"],
-            &["Bearer a=b"],
-            &["Bearer a", "Bearer b"],
-        ] {
-            assert!(
-                matches!(
-                    bearer_token(&headers(bad)),
-                    Err(BearerError::InvalidRequest)
-                ),
-                "{bad:?}"
-            );
-        }
-    }
-
     #[test]
     fn rfc6750_s3_challenge_quotes_the_realm() {
         let r = BearerError::NoToken.to_response(Some("a\"b\\c\n"));
@@ -430,5 +382,16 @@ mod tests {
         );
         let r = BearerError::NoToken.into_response();
         assert_eq!(r.headers()[WWW_AUTHENTICATE], "Bearer");
+    }
+
+    #[test]
+    fn rfc6750_s2_1_multiple_or_malformed_headers_are_invalid_request() {
+        let mut h = HeaderMap::new();
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert!(matches!(bearer_token(&h), Err(BearerError::InvalidRequest)));
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic YTpi"));
+        assert!(matches!(bearer_token(&h), Err(BearerError::NoToken)));
     }
 }

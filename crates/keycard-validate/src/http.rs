@@ -7,6 +7,7 @@ use std::pin::Pin;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use keycard_protocol::{ClientId, ClientSecret};
 
 /// A boxed, `Send` future, so [`HttpClient`] stays object-safe without extra crates.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -94,8 +95,9 @@ impl HttpError {
 /// `Debug` never shows the secret.
 ///
 /// ```
-/// use keycard_validate::BasicAuth;
-/// let auth = BasicAuth::new("my app", "p@ss:word");
+/// use keycard_validate::{BasicAuth, ClientId, ClientSecret};
+/// let id = ClientId::parse("my app").unwrap();
+/// let auth = BasicAuth::new(&id, &ClientSecret::parse("p@ss:word").unwrap());
 /// assert_eq!(auth.header_value(), "Basic bXkrYXBwOnAlNDBzcyUzQXdvcmQ=");
 /// ```
 #[derive(Clone)]
@@ -105,11 +107,11 @@ pub struct BasicAuth {
 
 impl BasicAuth {
     /// Encodes the credentials.
-    pub fn new(client_id: &str, client_secret: &str) -> BasicAuth {
+    pub fn new(client_id: &ClientId, client_secret: &ClientSecret) -> BasicAuth {
         let joined = format!(
             "{}:{}",
             form_urlencode(client_id),
-            form_urlencode(client_secret)
+            form_urlencode(client_secret.secret())
         );
         BasicAuth {
             header: format!("Basic {}", STANDARD.encode(joined)),
@@ -264,7 +266,10 @@ mod tests {
     #[test]
     fn rfc6749_s2_3_1_credentials_are_form_encoded_before_base64() {
         assert_eq!(form_urlencode("a b+c/d:é~"), "a+b%2Bc%2Fd%3A%C3%A9%7E");
-        let auth = BasicAuth::new("client:1", "s%cret");
+        let auth = BasicAuth::new(
+            &ClientId::parse("client:1").unwrap(),
+            &ClientSecret::parse("s%cret").unwrap(),
+        );
         let decoded = STANDARD
             .decode(auth.header_value().trim_start_matches("Basic "))
             .unwrap();

@@ -11,54 +11,21 @@
 //! of a bad token from reaching the authorization server. Revocation therefore takes effect
 //! after at most the TTL; leave the cache off when that is too long.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde_json::Value;
+use keycard_os::SystemClock;
+use keycard_protocol::introspect::IntrospectionResponse;
+use keycard_protocol::{ClientId, ClientSecret, Clock, UnixTime};
 
 use crate::MAX_TOKEN_BYTES;
-use crate::access_token::parse_scope;
-use crate::clock::{Clock, SystemClock};
 use crate::http::{BasicAuth, HttpClient, HttpError};
 
-/// An introspection answer (RFC 7662 §2.2). For an inactive token only `active` is meaningful.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Introspection {
-    /// Whether the token is active.
-    pub active: bool,
-    /// `scope`, split into its tokens.
-    pub scope: BTreeSet<String>,
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `sub`.
-    pub sub: Option<String>,
-    /// `aud`, as a list whether it came as a string or an array.
-    pub aud: Vec<String>,
-    /// `iss`.
-    pub iss: Option<String>,
-    /// `exp` in Unix seconds.
-    pub exp: Option<u64>,
-    /// `iat` in Unix seconds.
-    pub iat: Option<u64>,
-    /// `jti`.
-    pub jti: Option<String>,
-    /// `token_type`, e.g. `Bearer`.
-    pub token_type: Option<String>,
-}
-
-impl Introspection {
-    /// The answer for a token that is not active.
-    pub fn inactive() -> Introspection {
-        Introspection::default()
-    }
-
-    /// Whether the token is active and its `scope` contains this scope token.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.active && self.scope.contains(scope)
-    }
-}
+/// An introspection answer (RFC 7662 §2.2): the protocol's typed document. For an inactive token
+/// only `active` is meaningful.
+pub type Introspection = IntrospectionResponse;
 
 /// Why introspection failed (as opposed to answering "inactive").
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +56,9 @@ pub struct Introspector {
 }
 
 struct Cache {
-    ttl: u64,
+    ttl: i64,
     max_entries: usize,
-    entries: Mutex<HashMap<[u8; 32], (Introspection, u64)>>,
+    entries: Mutex<HashMap<[u8; 32], (Introspection, UnixTime)>>,
 }
 
 impl fmt::Debug for Introspector {
@@ -110,8 +77,8 @@ impl Introspector {
     /// No cache, a 5 s timeout and the system clock.
     pub fn new(
         endpoint: impl Into<String>,
-        client_id: &str,
-        client_secret: &str,
+        client_id: &ClientId,
+        client_secret: &ClientSecret,
         http: Arc<dyn HttpClient>,
     ) -> Introspector {
         Introspector {
@@ -128,7 +95,7 @@ impl Introspector {
     /// `max_entries`; when full, new answers are not cached until old ones expire.
     pub fn with_cache(mut self, ttl: Duration, max_entries: usize) -> Introspector {
         self.cache = Some(Cache {
-            ttl: ttl.as_secs(),
+            ttl: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
             max_entries,
             entries: Mutex::new(HashMap::new()),
         });
@@ -170,7 +137,8 @@ impl Introspector {
         if resp.status != 200 {
             return Err(IntrospectionError::Status(resp.status));
         }
-        let answer = parse_response(&resp.body)?;
+        let answer = IntrospectionResponse::parse(&resp.body)
+            .map_err(|e| IntrospectionError::Malformed(e.0))?;
         if let Some(cache) = &self.cache {
             cache.put(key, &answer, self.clock.now());
         }
@@ -179,7 +147,7 @@ impl Introspector {
 }
 
 impl Cache {
-    fn get(&self, key: &[u8; 32], now: u64) -> Option<Introspection> {
+    fn get(&self, key: &[u8; 32], now: UnixTime) -> Option<Introspection> {
         let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         match map.get(key) {
             Some((answer, until)) if now < *until => Some(answer.clone()),
@@ -187,8 +155,8 @@ impl Cache {
         }
     }
 
-    fn put(&self, key: [u8; 32], answer: &Introspection, now: u64) {
-        let mut until = now.saturating_add(self.ttl);
+    fn put(&self, key: [u8; 32], answer: &Introspection, now: UnixTime) {
+        let mut until = now.plus(self.ttl);
         if let Some(exp) = answer.exp.filter(|_| answer.active) {
             until = until.min(exp);
         }
@@ -210,87 +178,4 @@ fn sha256(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
-}
-
-/// RFC 7662 §2.2: `active` is required and boolean; the other members are optional but must
-/// have their registered types.
-fn parse_response(body: &[u8]) -> Result<Introspection, IntrospectionError> {
-    let doc: Value =
-        serde_json::from_slice(body).map_err(|_| IntrospectionError::Malformed("not JSON"))?;
-    let obj = doc
-        .as_object()
-        .ok_or(IntrospectionError::Malformed("not a JSON object"))?;
-    let active =
-        obj.get("active")
-            .and_then(Value::as_bool)
-            .ok_or(IntrospectionError::Malformed(
-                "active is missing or not a boolean",
-            ))?;
-    if !active {
-        return Ok(Introspection::inactive());
-    }
-    let string = |name: &'static str| -> Result<Option<String>, IntrospectionError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(IntrospectionError::Malformed(name)),
-        }
-    };
-    let time = |name: &'static str| -> Result<Option<u64>, IntrospectionError> {
-        match obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or(IntrospectionError::Malformed(name)),
-        }
-    };
-    let aud = match obj.get("aud") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or(IntrospectionError::Malformed("aud"))?,
-        Some(_) => return Err(IntrospectionError::Malformed("aud")),
-    };
-    Ok(Introspection {
-        active,
-        scope: string("scope")?
-            .as_deref()
-            .map(parse_scope)
-            .unwrap_or_default(),
-        client_id: string("client_id")?,
-        sub: string("sub")?,
-        aud,
-        iss: string("iss")?,
-        exp: time("exp")?,
-        iat: time("iat")?,
-        jti: string("jti")?,
-        token_type: string("token_type")?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc7662_s2_2_response_shapes() {
-        let a = parse_response(br#"{"active":true,"scope":"a b","aud":"x","exp":5}"#).unwrap();
-        assert!(a.active && a.has_scope("b") && a.aud == ["x"] && a.exp == Some(5));
-        let i = parse_response(br#"{"active":false,"scope":"a"}"#).unwrap();
-        assert_eq!(i, Introspection::inactive());
-        assert!(!i.has_scope("a"));
-        for bad in [
-            &br#"{"active":"true"}"#[..],
-            br#"{}"#,
-            br#"[]"#,
-            br#"{"active":true,"exp":"5"}"#,
-            br#"{"active":true,"aud":[1]}"#,
-        ] {
-            assert!(parse_response(bad).is_err());
-        }
-    }
 }

@@ -13,20 +13,26 @@
 //! injectable [`Clock`]; outgoing HTTP goes through the [`HttpClient`] trait (reqwest behind the
 //! `reqwest` feature).
 //!
+//! The protocol values (`Issuer`, `Audience`, `ScopeSet`, ...), the RFC 6750 answer and the
+//! wire documents come from `keycard-protocol`, re-exported here, so a resource server, the
+//! Keycard gateway and the authorization server answer alike.
+//!
 //! Not here: issuing tokens, DPoP and mTLS sender constraints, JWE.
 //!
 //! # Example
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use keycard_validate::{Bearer, BearerLayer, Validator};
+//! use keycard_validate::{Audience, Bearer, BearerLayer, Issuer, Validator};
 //!
 //! async fn photos(Bearer(token): Bearer) -> String {
 //!     format!("photos of {}", token.sub())
 //! }
 //!
-//! # async fn run() -> Result<(), keycard_validate::ValidationError> {
-//! let validator = Validator::discover("https://login.example.com", "https://api.example.com").await?;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let issuer = Issuer::from_wire("https://login.example.com")?;
+//! let audience = Audience::parse("https://api.example.com")?;
+//! let validator = Validator::discover(issuer, audience).await?;
 //! let app: Router = Router::new()
 //!     .route("/photos", get(photos))
 //!     .route_layer(BearerLayer::new(validator).require(["photos:read"]));
@@ -40,13 +46,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use keycard_validate::{HttpClient, Validator, ValidatorOptions};
+//! use keycard_validate::{Audience, HttpClient, Issuer, UnixTime, Validator, ValidatorOptions};
 //!
-//! # async fn run(http: Arc<dyn HttpClient>, token: &str) {
+//! # async fn run(http: Arc<dyn HttpClient>, token: &str, issuer: Issuer, audience: Audience) {
 //! let options = ValidatorOptions::default()
 //!     .leeway(Duration::from_secs(10))
-//!     .clock(|| 1_700_000_000);
-//! let validator = Validator::new("https://login.example.com", "https://api.example.com", http, options);
+//!     .clock(|| UnixTime(1_700_000_000));
+//! let validator = Validator::new(issuer, audience, http, options);
 //! match validator.validate(token).await {
 //!     Ok(at) if at.has_scope("photos:read") => println!("{} may read photos", at.sub()),
 //!     Ok(_) => println!("insufficient scope"),
@@ -58,7 +64,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod access_token;
-mod clock;
 mod http;
 mod introspect;
 mod jwks;
@@ -72,13 +77,16 @@ pub use access_token::AccessToken;
 #[cfg(feature = "axum")]
 pub use bearer::{
     Bearer, BearerError, BearerLayer, BearerService, RequireScopes, bearer_token,
-    introspect_request,
+    introspect_request, wire_response,
 };
-pub use clock::{Clock, SystemClock};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;
 pub use http::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
 pub use introspect::{Introspection, IntrospectionError, Introspector};
+pub use keycard_os::SystemClock;
+pub use keycard_protocol::{
+    Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, ScopeSet, Subject, UnixTime,
+};
 pub use validator::{FetchError, LocalVerifier, ValidationError, Validator, ValidatorOptions};
 
 /// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).

@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::access_token::{self, AccessToken, check_claims};
-use crate::clock::{Clock, SystemClock};
 use crate::http::{HttpClient, HttpError, HttpResponse};
 use crate::jwks::{self, Key, KeySet};
 use crate::jws::Jws;
+use keycard_os::SystemClock;
+use keycard_protocol::discovery::{MetadataError, ProviderMetadata};
+use keycard_protocol::{Audience, Clock, Issuer, UnixTime};
 
 /// Why a token was refused, or why it could not be checked.
 ///
@@ -186,7 +186,7 @@ impl ValidatorOptions {
         self
     }
 
-    /// The time source; default [`SystemClock`]. Any `Fn() -> u64` closure works.
+    /// The time source; default [`SystemClock`]. Any `Fn() -> UnixTime` closure works.
     pub fn clock(mut self, clock: impl Clock + 'static) -> ValidatorOptions {
         self.clock = Arc::new(clock);
         self
@@ -213,8 +213,8 @@ pub struct Validator {
 }
 
 struct Inner {
-    issuer: String,
-    audience: String,
+    issuer: Issuer,
+    audience: Audience,
     http: Arc<dyn HttpClient>,
     opts: ValidatorOptions,
     keys: RwLock<Arc<KeySet>>,
@@ -241,16 +241,16 @@ impl Validator {
     /// slack) whose `aud` contains `audience`. Nothing is fetched until the first token or
     /// [`Validator::refresh`].
     pub fn new(
-        issuer: impl Into<String>,
-        audience: impl Into<String>,
+        issuer: Issuer,
+        audience: Audience,
         http: Arc<dyn HttpClient>,
         options: ValidatorOptions,
     ) -> Validator {
         let jwks_uri = options.jwks_uri.clone();
         Validator {
             inner: Arc::new(Inner {
-                issuer: issuer.into(),
-                audience: audience.into(),
+                issuer,
+                audience,
                 http,
                 opts: options,
                 keys: RwLock::new(Arc::new(KeySet::empty())),
@@ -265,8 +265,8 @@ impl Validator {
     /// issuer's keys loaded before it returns.
     #[cfg(feature = "reqwest")]
     pub async fn discover(
-        issuer: impl Into<String>,
-        audience: impl Into<String>,
+        issuer: Issuer,
+        audience: Audience,
     ) -> Result<Validator, ValidationError> {
         let http = crate::http::ReqwestClient::new()
             .map_err(|e| ValidationError::KeysUnavailable(FetchError::Http(e)))?;
@@ -281,12 +281,12 @@ impl Validator {
     }
 
     /// The issuer this validator accepts.
-    pub fn issuer(&self) -> &str {
+    pub fn issuer(&self) -> &Issuer {
         &self.inner.issuer
     }
 
     /// The audience this validator requires.
-    pub fn audience(&self) -> &str {
+    pub fn audience(&self) -> &Audience {
         &self.inner.audience
     }
 
@@ -312,21 +312,21 @@ impl Validator {
     pub async fn validate(&self, token: &str) -> Result<AccessToken, ValidationError> {
         let jws = Jws::parse(token)?;
         let header = jws.header.check(access_token::TYP)?;
-        let now = self.now();
         let at = check_claims(
             jws.claims,
             &self.inner.issuer,
             Some(&self.inner.audience),
-            now,
-            self.inner.opts.leeway.as_secs(),
+            self.inner.opts.clock.now(),
+            leeway_secs(self.inner.opts.leeway),
         )?;
         let key = self.key_for(header.kid()).await?;
         jws.signed.verify_signature(&header, &key)?;
         Ok(at)
     }
 
+    /// The cache's time, in whole seconds since the epoch (never negative).
     fn now(&self) -> u64 {
-        self.inner.opts.clock.now()
+        u64::try_from(self.inner.opts.clock.now().secs()).unwrap_or(0)
     }
 
     fn current(&self) -> Arc<KeySet> {
@@ -487,19 +487,16 @@ impl Validator {
 
     /// OpenID Connect Discovery 1.0 §4 / RFC 8414 §3: the document must name our issuer.
     async fn discover_jwks_uri(&self) -> Result<String, FetchError> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.inner.issuer.trim_end_matches('/')
-        );
+        let url = ProviderMetadata::discovery_url(&self.inner.issuer);
         let resp = self.get(&url).await?;
-        let doc: Value = serde_json::from_slice(&resp.body)
-            .map_err(|_| FetchError::Malformed("discovery document is not JSON"))?;
-        if doc.get("issuer").and_then(Value::as_str) != Some(self.inner.issuer.as_str()) {
-            return Err(FetchError::IssuerMismatch);
-        }
-        doc.get("jwks_uri")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        let doc =
+            ProviderMetadata::parse_for(&resp.body, &self.inner.issuer).map_err(|e| match e {
+                MetadataError::IssuerMismatch | MetadataError::MissingIssuer => {
+                    FetchError::IssuerMismatch
+                }
+                MetadataError::Malformed => FetchError::Malformed("discovery document is not JSON"),
+            })?;
+        doc.jwks_uri
             .ok_or(FetchError::Malformed("discovery document has no jwks_uri"))
     }
 
@@ -518,6 +515,11 @@ impl Validator {
     }
 }
 
+/// The leeway in whole seconds, as claims count time.
+fn leeway_secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(60)
+}
+
 /// Verification with keys the caller already holds instead of fetching them: an authorization
 /// server checking the access tokens it issued itself (introspection, userinfo).
 ///
@@ -527,19 +529,20 @@ impl Validator {
 ///
 /// ```
 /// # fn demo(jwks: &[u8], token: &str) -> Result<(), Box<dyn std::error::Error>> {
-/// use keycard_validate::LocalVerifier;
+/// use keycard_protocol::{Clock, Issuer};
+/// use keycard_validate::{LocalVerifier, SystemClock};
 ///
-/// let verifier = LocalVerifier::from_jwks("https://auth.example.com", jwks)?;
-/// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-/// let token = verifier.verify(token, now)?;
+/// let issuer = Issuer::from_wire("https://auth.example.com")?;
+/// let verifier = LocalVerifier::from_jwks(issuer, jwks)?;
+/// let token = verifier.verify(token, SystemClock.now())?;
 /// println!("{} may {:?}", token.sub(), token.scope());
 /// # Ok(())
 /// # }
 /// ```
 pub struct LocalVerifier {
-    issuer: String,
+    issuer: Issuer,
     keys: HashMap<String, Arc<Key>>,
-    leeway: u64,
+    leeway: i64,
 }
 
 impl fmt::Debug for LocalVerifier {
@@ -554,20 +557,20 @@ impl fmt::Debug for LocalVerifier {
 impl LocalVerifier {
     /// Parses a JWKS document (RFC 7517 §5) once. Keys this crate cannot use are skipped; a
     /// document that is not a JWKS, or holds no usable key, is an error.
-    pub fn from_jwks(issuer: impl Into<String>, jwks: &[u8]) -> Result<LocalVerifier, FetchError> {
+    pub fn from_jwks(issuer: Issuer, jwks: &[u8]) -> Result<LocalVerifier, FetchError> {
         let keys = jwks::parse_jwks(jwks).map_err(FetchError::Malformed)?;
         if keys.is_empty() {
             return Err(FetchError::NoUsableKeys);
         }
         Ok(LocalVerifier {
-            issuer: issuer.into(),
+            issuer,
             keys,
-            leeway: ValidatorOptions::default().leeway.as_secs(),
+            leeway: leeway_secs(ValidatorOptions::default().leeway),
         })
     }
 
-    /// Verifies a JWT access token at `now` (Unix seconds) and returns its claims.
-    pub fn verify(&self, token: &str, now: u64) -> Result<AccessToken, ValidationError> {
+    /// Verifies a JWT access token at `now` and returns its claims.
+    pub fn verify(&self, token: &str, now: UnixTime) -> Result<AccessToken, ValidationError> {
         let jws = Jws::parse(token)?;
         let header = jws.header.check(access_token::TYP)?;
         let key = self
@@ -617,12 +620,12 @@ mod tests {
 
     fn validator() -> Validator {
         Validator::new(
-            "http://127.0.0.1:8080",
-            "https://api.example.com",
+            Issuer::from_wire("http://127.0.0.1:8080").unwrap(),
+            Audience::parse("https://api.example.com").unwrap(),
             Arc::new(StaticJwks),
             ValidatorOptions::default()
                 .jwks_uri("http://127.0.0.1:8080/jwks.json")
-                .clock(|| NOW),
+                .clock(|| UnixTime(NOW)),
         )
     }
 

@@ -10,9 +10,9 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use keycard_protocol::ScopeSet;
+use keycard_os::SystemClock;
 use keycard_protocol::policy::Api;
-use keycard_server::{Clock as _, SystemClock};
+use keycard_protocol::{Audience, Clock as _, ScopeSet};
 use keycard_store::Store;
 use serde_json::json;
 
@@ -22,7 +22,8 @@ use crate::cmd::say;
 pub(crate) enum ApiCmd {
     /// Register an API, identified by its audience (e.g. https://api.example.com).
     Add {
-        identifier: String,
+        #[arg(value_parser = parse_api)]
+        identifier: Audience,
         #[arg(long)]
         name: Option<String>,
         /// The API's scopes, space separated.
@@ -34,8 +35,15 @@ pub(crate) enum ApiCmd {
     },
     List,
     Remove {
-        identifier: String,
+        #[arg(value_parser = parse_api)]
+        identifier: Audience,
     },
+}
+
+/// An API identifier is a resource indicator (RFC 8707 §2: an absolute URI, no fragment).
+fn parse_api(s: &str) -> Result<Audience, keycard_protocol::OAuthError> {
+    keycard_protocol::policy::target(Some(s), None)?
+        .ok_or_else(|| keycard_protocol::OAuthError::invalid_target("empty identifier"))
 }
 
 pub(crate) async fn run<S: Store>(store: &S, c: ApiCmd, json_out: bool) -> anyhow::Result<()> {
@@ -47,13 +55,11 @@ pub(crate) async fn run<S: Store>(store: &S, c: ApiCmd, json_out: bool) -> anyho
             scope,
             token_ttl,
         } => {
-            keycard_protocol::policy::target(Some(&identifier), None)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
             if !(60..=86_400).contains(&token_ttl) {
                 bail!("--token-ttl must be between 60 and 86400 seconds");
             }
             let api = Api {
-                name: name.unwrap_or_else(|| identifier.clone()),
+                name: name.unwrap_or_else(|| identifier.to_string()),
                 identifier,
                 scopes: ScopeSet::parse(&scope).map_err(|e| anyhow::anyhow!("{e}"))?,
                 access_token_ttl_secs: token_ttl,
@@ -88,7 +94,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: ApiCmd, json_out: bool) -> anyho
                 .map_err(|e| anyhow::anyhow!("cannot remove {identifier}: {e}"))?;
             say(
                 json_out,
-                json!({ "removed": identifier }),
+                json!({ "removed": identifier.as_str() }),
                 &format!("removed API {identifier}"),
             );
         }

@@ -53,7 +53,7 @@ pub(crate) async fn run(c: BenchCmd, json_out: bool) -> anyhow::Result<()> {
 /// Raw argon2id computations per second on `threads` threads, each reusing one 19 MiB buffer —
 /// the same primitive a login runs, with nothing else around it.
 fn argon2(seconds: u64, threads: usize, json_out: bool) -> anyhow::Result<()> {
-    let phc = keycard_server::password::hash_blocking("correct horse battery staple")
+    let phc = keycard_server::hash_password("correct horse battery staple")
         .map_err(anyhow::Error::msg)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let start = std::time::Instant::now();
@@ -64,7 +64,7 @@ fn argon2(seconds: u64, threads: usize, json_out: bool) -> anyhow::Result<()> {
                 let mut memory = Vec::new();
                 let mut n = 0u64;
                 while std::time::Instant::now() < deadline {
-                    let ok = keycard_server::password::verify_with_memory(
+                    let ok = keycard_server::verify_with_memory(
                         b"correct horse battery staple",
                         &phc,
                         &mut memory,

@@ -13,11 +13,10 @@
 
 use anyhow::bail;
 use clap::Subcommand;
+use keycard_os::{SystemClock, new_secret};
 use keycard_protocol::policy::{Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet, TokenHash};
-use keycard_server::crypto::new_secret;
-use keycard_server::{Clock as _, SystemClock};
+use keycard_protocol::{Audience, ClientId, ClientSecret, Clock as _, ScopeSet};
 use keycard_store::Store;
 use serde_json::json;
 
@@ -27,7 +26,8 @@ use crate::cmd::say;
 pub(crate) enum ClientCmd {
     /// Register a client. Confidential clients get a secret, shown once.
     Add {
-        client_id: String,
+        #[arg(value_parser = ClientId::parse_strict)]
+        client_id: ClientId,
         #[arg(long)]
         name: Option<String>,
         /// A confidential client (has a secret).
@@ -45,15 +45,16 @@ pub(crate) enum ClientCmd {
         #[arg(long, default_value = "")]
         scope: String,
         /// Allowed API audiences (repeatable).
-        #[arg(long = "audience")]
-        audiences: Vec<String>,
+        #[arg(long = "audience", value_parser = Audience::parse)]
+        audiences: Vec<Audience>,
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
     },
     List,
     Remove {
-        client_id: String,
+        #[arg(value_parser = ClientId::parse_strict)]
+        client_id: ClientId,
     },
 }
 
@@ -73,7 +74,6 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
             if confidential == public {
                 bail!("say --confidential or --public");
             }
-            let id = ClientId::parse_strict(&client_id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let redirect_uris = redirect_uris
                 .iter()
                 .map(|r| RedirectUri::register(r).map_err(|e| anyhow::anyhow!("{r}: {e}")))
@@ -99,11 +99,11 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
                     bail!("unknown API {a}; add it first with `keycard api add {a}`");
                 }
             }
-            let secret = confidential.then(new_secret);
+            let secret: Option<ClientSecret> = confidential.then(new_secret);
             let client = Client {
-                id,
-                name: name.unwrap_or_else(|| client_id.clone()),
-                secret_hash: secret.as_ref().map(|s| TokenHash::of(s.secret())),
+                id: client_id.clone(),
+                name: name.unwrap_or_else(|| client_id.to_string()),
+                secret_hash: secret.as_ref().map(ClientSecret::hash),
                 redirect_uris,
                 grant_types,
                 scopes: ScopeSet::parse(&scope).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -156,7 +156,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
                 .map_err(|e| anyhow::anyhow!("cannot remove {client_id}: {e}"))?;
             say(
                 json_out,
-                json!({ "removed": client_id }),
+                json!({ "removed": client_id.as_str() }),
                 &format!("removed client {client_id}; its grants are revoked"),
             );
         }

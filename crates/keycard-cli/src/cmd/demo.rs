@@ -15,12 +15,12 @@
 use std::io::Write as _;
 
 use clap::Args;
+use keycard_os::{new_id, new_secret};
 use keycard_protocol::policy::{Api, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, ScopeSet};
-use keycard_server::Settings;
-use keycard_server::crypto::{new_id, new_secret};
-use keycard_store::{Store, User};
+use keycard_protocol::{Audience, ClientId, ClientSecret, ScopeSet, UserId, Username};
+use keycard_server::{DEMO_API, DEMO_CLIENT, Settings, demo_redirect_uri};
+use keycard_store::{PasswordHash, Store, User};
 
 use crate::cmd::serve::init_logging;
 use crate::demo_api;
@@ -49,13 +49,14 @@ pub(crate) async fn seed<S: Store>(
     s: &Settings,
     now: keycard_protocol::UnixTime,
 ) -> anyhow::Result<()> {
-    use keycard_server::routes::demo::{DEMO_API, DEMO_CLIENT, demo_redirect_uri};
     let iss = s.issuer.as_str();
-    if store.api(DEMO_API).await?.is_none() {
+    let api = Audience::parse(DEMO_API)?;
+    let alice = Username::parse("alice")?;
+    if store.api(&api).await?.is_none() {
         store
             .create_api(
                 &Api {
-                    identifier: DEMO_API.into(),
+                    identifier: api.clone(),
                     name: "Photos API".into(),
                     scopes: ScopeSet::parse("photos:read orders:write")?,
                     access_token_ttl_secs: 3600,
@@ -64,15 +65,21 @@ pub(crate) async fn seed<S: Store>(
             )
             .await?;
     }
-    let password = new_secret().secret().chars().take(16).collect::<String>();
-    let hash = keycard_server::password::hash_blocking(&password).map_err(anyhow::Error::msg)?;
-    if store.user_by_username("alice").await?.is_some() {
-        store.set_password("alice", &hash).await?;
+    let password: String = new_secret::<keycard_protocol::kind::CsrfToken>()
+        .secret()
+        .chars()
+        .take(16)
+        .collect();
+    let hash = PasswordHash::from_phc(
+        keycard_server::hash_password(&password).map_err(anyhow::Error::msg)?,
+    );
+    if store.user_by_username(&alice).await?.is_some() {
+        store.set_password(&alice, &hash).await?;
     } else {
         store
             .create_user(&User {
-                id: new_id(),
-                username: "alice".into(),
+                id: new_id::<UserId>(),
+                username: alice,
                 password_hash: hash,
                 name: Some("Alice Example".into()),
                 given_name: Some("Alice".into()),
@@ -86,8 +93,9 @@ pub(crate) async fn seed<S: Store>(
             .await?;
     }
     for id in [DEMO_CLIENT, "demo-m2m"] {
-        if store.client(id).await?.is_some() {
-            store.remove_client(id).await?;
+        let id = ClientId::parse(id)?;
+        if store.client(&id).await?.is_some() {
+            store.remove_client(&id).await?;
         }
     }
     store
@@ -103,13 +111,13 @@ pub(crate) async fn seed<S: Store>(
                 ],
                 grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
                 scopes: ScopeSet::parse("openid profile email offline_access photos:read")?,
-                audiences: vec![DEMO_API.into()],
+                audiences: vec![api.clone()],
                 first_party: false,
             },
             now,
         )
         .await?;
-    let m2m_secret = new_secret();
+    let m2m_secret: ClientSecret = new_secret();
     store
         .create_client(
             &Client {
@@ -119,7 +127,7 @@ pub(crate) async fn seed<S: Store>(
                 redirect_uris: vec![],
                 grant_types: vec![GrantType::ClientCredentials],
                 scopes: ScopeSet::parse("photos:read orders:write")?,
-                audiences: vec![DEMO_API.into()],
+                audiences: vec![api.clone()],
                 first_party: false,
             },
             now,

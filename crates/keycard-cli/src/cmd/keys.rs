@@ -12,8 +12,9 @@
 use anyhow::bail;
 use clap::Subcommand;
 use keycard_jose::Alg;
-use keycard_server::crypto::MasterKey;
-use keycard_server::{Clock as _, SystemClock};
+use keycard_os::SystemClock;
+use keycard_protocol::Clock as _;
+use keycard_server::MasterKey;
 use keycard_store::Store;
 use serde_json::json;
 
@@ -68,7 +69,7 @@ pub(crate) async fn run<S: Store>(
                 bail!("no keys yet: start `keycard serve` once first");
             }
             let s = config::settings(file, &ServeArgs::default())?;
-            keycard_server::keys::rotate(store, master, alg, SystemClock.now(), s.max_jwt_ttl())
+            keycard_server::rotate_keys(store, master, alg, SystemClock.now(), s.max_jwt_ttl())
                 .await
                 .map_err(anyhow::Error::msg)?;
             say(

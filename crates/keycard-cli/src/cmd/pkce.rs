@@ -8,8 +8,8 @@
 //!
 //! Not here: the challenge check at the token endpoint (`keycard_protocol::pkce`).
 
+use keycard_os::random_bytes;
 use keycard_protocol::pkce::{CodeChallenge, CodeVerifier};
-use keycard_server::crypto::random_bytes;
 use serde_json::json;
 
 pub(crate) fn run(json_out: bool) -> anyhow::Result<()> {

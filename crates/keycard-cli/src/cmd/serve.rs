@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use keycard_server::crypto::MasterKey;
-use keycard_server::{App, Settings, SystemClock};
+use keycard_server::{App, MasterKey, Settings, SystemClock};
 use keycard_store::Store;
 
 use crate::cmd::{demo, open_store};
@@ -100,12 +99,12 @@ async fn run_server<S: Store>(
     addr: String,
     demo: bool,
 ) -> anyhow::Result<()> {
-    let clock: Arc<dyn keycard_server::Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn keycard_protocol::Clock> = Arc::new(SystemClock);
     if demo {
         demo::seed(&store, &settings, clock.now()).await?;
     }
     let app = App::new(store, settings.clone(), master, clock).await?;
-    keycard_server::metrics::handle();
+    keycard_server::metrics_handle();
     keycard_server::spawn_background(&app);
     tracing::info!(addr = %addr, issuer = %settings.issuer.as_str(), "keycard listening");
     let router = keycard_server::router(app);

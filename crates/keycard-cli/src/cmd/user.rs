@@ -15,9 +15,9 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::bail;
 use clap::Subcommand;
-use keycard_server::crypto::new_id;
-use keycard_server::{Clock as _, SystemClock};
-use keycard_store::{Store, User};
+use keycard_os::{SystemClock, new_id};
+use keycard_protocol::{Clock as _, UserId, Username};
+use keycard_store::{PasswordHash, Store, User};
 use serde_json::json;
 
 use crate::cmd::say;
@@ -26,7 +26,8 @@ use crate::cmd::say;
 pub(crate) enum UserCmd {
     /// Add a user; the password comes from a prompt or, with --password-stdin, one line of stdin.
     Add {
-        username: String,
+        #[arg(value_parser = Username::parse)]
+        username: Username,
         #[arg(long)]
         password_stdin: bool,
         #[arg(long)]
@@ -44,19 +45,31 @@ pub(crate) enum UserCmd {
     },
     List,
     Remove {
-        username: String,
+        #[arg(value_parser = Username::parse)]
+        username: Username,
     },
     SetPassword {
-        username: String,
+        #[arg(value_parser = Username::parse)]
+        username: Username,
         #[arg(long)]
         password_stdin: bool,
     },
     Disable {
-        username: String,
+        #[arg(value_parser = Username::parse)]
+        username: Username,
     },
     Enable {
-        username: String,
+        #[arg(value_parser = Username::parse)]
+        username: Username,
     },
+}
+
+/// Hashes a new password off the runtime (argon2id costs tens of milliseconds).
+async fn hash(password: String) -> anyhow::Result<PasswordHash> {
+    let phc = tokio::task::spawn_blocking(move || keycard_server::hash_password(&password))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    Ok(PasswordHash::from_phc(phc))
 }
 
 pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyhow::Result<()> {
@@ -72,16 +85,11 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
             email_verified,
             picture,
         } => {
-            keycard_protocol::Username::parse(&username).map_err(|e| anyhow::anyhow!("{e}"))?;
             let pw = read_password(password_stdin)?;
-            let hash =
-                tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
-                    .await?
-                    .map_err(anyhow::Error::msg)?;
             let u = User {
-                id: new_id(),
+                id: new_id::<UserId>(),
                 username,
-                password_hash: hash,
+                password_hash: hash(pw).await?,
                 name,
                 given_name,
                 family_name,
@@ -127,7 +135,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
                 .map_err(|e| anyhow::anyhow!("cannot remove {username}: {e}"))?;
             say(
                 json_out,
-                json!({ "removed": username }),
+                json!({ "removed": username.as_str() }),
                 &format!("removed user {username}"),
             );
         }
@@ -136,17 +144,13 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
             password_stdin,
         } => {
             let pw = read_password(password_stdin)?;
-            let hash =
-                tokio::task::spawn_blocking(move || keycard_server::password::hash_blocking(&pw))
-                    .await?
-                    .map_err(anyhow::Error::msg)?;
             store
-                .set_password(&username, &hash)
+                .set_password(&username, &hash(pw).await?)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot set password: {e}"))?;
             say(
                 json_out,
-                json!({ "username": username, "password_changed": true }),
+                json!({ "username": username.as_str(), "password_changed": true }),
                 "password changed; sessions ended",
             );
         }
@@ -157,7 +161,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             say(
                 json_out,
-                json!({ "username": username, "disabled": true }),
+                json!({ "username": username.as_str(), "disabled": true }),
                 "disabled",
             );
         }
@@ -168,7 +172,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             say(
                 json_out,
-                json!({ "username": username, "disabled": false }),
+                json!({ "username": username.as_str(), "disabled": false }),
                 "enabled",
             );
         }

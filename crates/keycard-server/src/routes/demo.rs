@@ -15,9 +15,11 @@ use keycard_protocol::pkce::{CodeChallenge, CodeVerifier};
 use keycard_store::Store;
 use serde_json::json;
 
-use super::html;
-use crate::App;
-use crate::crypto::{new_id, random_bytes};
+use keycard_os::{new_id, random_bytes};
+use keycard_protocol::{Nonce, State as OAuthState};
+
+use crate::app::App;
+use crate::http::html;
 
 /// The demo app's client id (created by `keycard demo`).
 pub const DEMO_CLIENT: &str = "demo-app";
@@ -28,7 +30,7 @@ pub fn demo_redirect_uri(issuer: &str) -> String {
     format!("{issuer}/demo/callback")
 }
 
-pub async fn demo_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar) -> Response {
+pub(crate) async fn demo_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar) -> Response {
     let verifier = CodeVerifier::from_random(&random_bytes::<32>());
     let challenge = CodeChallenge::s256(&verifier);
     let issuer = app.settings.issuer.as_str();
@@ -38,8 +40,8 @@ pub async fn demo_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar) 
         .append_pair("redirect_uri", &demo_redirect_uri(issuer))
         .append_pair("scope", "openid profile email offline_access photos:read")
         .append_pair("audience", DEMO_API)
-        .append_pair("state", &new_id())
-        .append_pair("nonce", &new_id())
+        .append_pair("state", &new_id::<OAuthState>())
+        .append_pair("nonce", &new_id::<Nonce>())
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", "S256");
     let mut c = Cookie::new("keycard_demo_verifier", verifier.secret().to_owned());
@@ -53,7 +55,7 @@ pub async fn demo_get<S: Store>(State(app): State<Arc<App<S>>>, jar: CookieJar) 
     (jar.add(c), html(StatusCode::OK, page)).into_response()
 }
 
-pub async fn callback_get<S: Store>(
+pub(crate) async fn callback_get<S: Store>(
     State(app): State<Arc<App<S>>>,
     jar: CookieJar,
     RawQuery(q): RawQuery,

@@ -7,14 +7,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keycard_store::Store;
 
-use crate::App;
+use crate::app::App;
 
-pub async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Ready when the store answers.
-pub async fn readyz<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
+pub(crate) async fn readyz<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
@@ -24,7 +24,7 @@ pub async fn readyz<S: Store>(State(app): State<Arc<App<S>>>) -> Response {
     }
 }
 
-pub async fn metrics_get() -> Response {
+pub(crate) async fn metrics_get() -> Response {
     match crate::metrics::handle() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

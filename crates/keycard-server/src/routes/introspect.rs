@@ -3,112 +3,82 @@
 //! Callers authenticate as confidential clients (resource servers register as clients).
 //! An access token is active when its signature verifies against our keys, it has not
 //! expired, it was not revoked (by `jti` or through its grant), its user is still active, and
-//! the caller may see it: the caller issued it, or one of the caller's registered audiences is
-//! in its `aud`. A refresh token is active for its own client only. Everything else — expired,
-//! revoked, unknown, malformed, foreign — is `{"active": false}` and nothing more (§2.2, §4).
+//! the caller may see it (`keycard_protocol::introspect::is_visible_to`). A refresh token is
+//! active for its own client only. Everything else — expired, revoked, unknown, malformed,
+//! foreign — is `{"active": false}` and nothing more (§2.2, §4).
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use keycard_protocol::claims;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use keycard_protocol::introspect::{IntrospectionResponse, is_visible_to};
 use keycard_protocol::policy::Client;
-use keycard_protocol::{OAuthError, Secret};
+use keycard_protocol::{OAuthError, RefreshToken, Subject};
 use keycard_store::Store;
-use keycard_validate::AccessToken;
-use serde_json::{Value, json};
 
-use crate::App;
+use crate::access::{authenticate_client, is_revoked, verified_access_token};
+use crate::app::App;
 use crate::error::ServerError;
+use crate::http::no_store_json;
 
-fn respond(v: Value) -> Response {
-    let mut r = Json(v).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-pub async fn introspect_post<S: Store>(
+pub(crate) async fn introspect_post<S: Store>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let (params, client) = super::client_auth::authenticate(&app, &headers, &body).await?;
+    let (params, client) = authenticate_client(&app, &headers, &body).await?;
     if !client.is_confidential() {
         return Err(ServerError::token(OAuthError::invalid_client(
             "introspection needs a confidential client",
         )));
     }
-    let token = params
-        .require("token")
-        .map_err(ServerError::token)?
-        .to_owned();
+    let token = params.require("token").map_err(ServerError::token)?;
     // The hint only orders the lookups (RFC 7662 §2.1); both kinds are always tried.
-    let answer = match access_token(&app, &client, &token).await? {
+    let answer = match access_token(&app, &client, token).await? {
         Some(v) => v,
-        None => refresh_token(&app, &client, &token)
+        None => refresh_token(&app, &client, token)
             .await?
-            .unwrap_or_else(inactive),
+            .unwrap_or_else(IntrospectionResponse::inactive),
     };
-    Ok(respond(answer))
+    Ok(no_store_json(&answer))
 }
 
-fn inactive() -> Value {
-    json!({ "active": false })
-}
-
-/// Verifies a JWT access token (signature with our parsed keys, `typ`, `iss`, time); `None`
-/// when the string is not one of our live access tokens.
-pub(crate) fn verified_access_token<S: Store>(app: &App<S>, token: &str) -> Option<AccessToken> {
-    let now = u64::try_from(app.now().secs()).ok()?;
-    app.keys.current().verifier.verify(token, now).ok()
-}
-
+/// `None` when the string is not one of our live access tokens.
 async fn access_token<S: Store>(
     app: &App<S>,
     caller: &Client,
     token: &str,
-) -> Result<Option<Value>, ServerError> {
+) -> Result<Option<IntrospectionResponse>, ServerError> {
     let Some(c) = verified_access_token(app, token) else {
         return Ok(None);
     };
-    let visible =
-        c.client_id() == caller.id.as_str() || caller.audiences.iter().any(|a| c.aud().contains(a));
     // Tokens for a user also stop being active when the user is disabled or removed; one
     // store query answers both questions.
-    let user = (c.sub() != c.client_id()).then(|| c.sub());
-    if !visible
-        || app
-            .store
-            .access_token_revoked(c.jti(), claims::jti_grant(c.jti()), user)
-            .await?
-    {
-        return Ok(Some(inactive()));
+    if !is_visible_to(caller, c.client_id(), c.aud()) || is_revoked(app, &c, true).await? {
+        return Ok(Some(IntrospectionResponse::inactive()));
     }
-    Ok(Some(json!({
-        "active": true,
-        "scope": c.claims().get("scope").cloned().unwrap_or(Value::Null),
-        "client_id": c.client_id(),
-        "sub": c.sub(),
-        // As the token says it: one string or an array (RFC 7519 §4.1.3).
-        "aud": c.claims().get("aud").cloned().unwrap_or(Value::Null),
-        "iss": c.iss(),
-        "exp": c.exp(),
-        "iat": c.iat(),
-        "jti": c.jti(),
-        "token_type": "Bearer",
-    })))
+    Ok(Some(IntrospectionResponse {
+        active: true,
+        scope: c.scope().clone(),
+        client_id: Some(c.client_id().clone()),
+        sub: Some(c.sub().clone()),
+        aud: c.aud().to_vec(),
+        iss: Some(c.iss().clone()),
+        exp: Some(c.exp()),
+        iat: Some(c.iat()),
+        jti: Some(c.jti().clone()),
+        token_type: Some("Bearer".into()),
+    }))
 }
 
 async fn refresh_token<S: Store>(
     app: &App<S>,
     caller: &Client,
     token: &str,
-) -> Result<Option<Value>, ServerError> {
-    let Ok(secret) = Secret::parse(token) else {
+) -> Result<Option<IntrospectionResponse>, ServerError> {
+    let Ok(secret) = RefreshToken::parse(token) else {
         return Ok(None);
     };
     let Some(rt) = app.store.refresh_token(&secret.hash()).await? else {
@@ -116,22 +86,20 @@ async fn refresh_token<S: Store>(
     };
     let live = !rt.used
         && !rt.grant_revoked
+        && rt.user_active
         && app.now() < rt.expires_at
-        && rt.grant.client_id == caller.id.as_str();
+        && rt.grant.client_id == caller.id;
     if !live {
-        return Ok(Some(inactive()));
+        return Ok(Some(IntrospectionResponse::inactive()));
     }
-    match app.store.user_by_id(&rt.grant.user_id).await? {
-        Some(u) if !u.disabled => {}
-        _ => return Ok(Some(inactive())),
-    }
-    Ok(Some(json!({
-        "active": true,
-        "scope": rt.scope.to_wire(),
-        "client_id": rt.grant.client_id,
-        "sub": rt.grant.user_id,
-        "iss": app.settings.issuer.as_str(),
-        "exp": rt.expires_at.secs(),
-        "token_type": "refresh_token",
-    })))
+    Ok(Some(IntrospectionResponse {
+        active: true,
+        scope: rt.scope.clone(),
+        client_id: Some(rt.grant.client_id.clone()),
+        sub: Some(Subject::from(&rt.grant.user_id)),
+        iss: Some(app.settings.issuer.clone()),
+        exp: Some(rt.expires_at),
+        token_type: Some("refresh_token".into()),
+        ..IntrospectionResponse::default()
+    }))
 }

@@ -1,23 +1,24 @@
-//! HTTP routes. Module names follow the endpoints: `authorize` (with login, consent and
-//! logout pages), `token`, `userinfo`, `discovery` (with JWKS), `health` and `demo`.
+//! HTTP routes, one file per endpoint or page, and [`router`], which mounts them behind the
+//! shared middleware. Route files never call each other: what they share lives below them
+//! (`flow`, `pages`, `access`, `http`).
 
-pub mod authorize;
-pub mod client_auth;
-pub mod demo;
-pub mod discovery;
-pub mod health;
-pub mod introspect;
-pub mod revoke;
-pub mod token;
-pub mod userinfo;
+pub(crate) mod authorize;
+pub(crate) mod consent;
+pub(crate) mod demo;
+pub(crate) mod discovery;
+pub(crate) mod health;
+pub(crate) mod introspect;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod revoke;
+pub(crate) mod token;
+pub(crate) mod userinfo;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use keycard_store::Store;
@@ -27,10 +28,10 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::App;
+use crate::app::App;
 
 /// Largest accepted request body (form posts are small; anything bigger is a 413).
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// Builds the router with every endpoint and the shared middleware.
 pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
@@ -50,15 +51,15 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         )
         .route(
             "/login",
-            get(authorize::login_get::<S>).post(authorize::login_post::<S>),
+            get(login::login_get::<S>).post(login::login_post::<S>),
         )
         .route(
             "/consent",
-            get(authorize::consent_get::<S>).post(authorize::consent_post::<S>),
+            get(consent::consent_get::<S>).post(consent::consent_post::<S>),
         )
         .route(
             "/logout",
-            get(authorize::logout_get::<S>).post(authorize::logout_post::<S>),
+            get(logout::logout_get::<S>).post(logout::logout_post::<S>),
         )
         .route(
             "/token",
@@ -121,46 +122,4 @@ async fn not_found() -> Response {
         r#"{"error":"not_found"}"#,
     )
         .into_response()
-}
-
-/// An HTML page with `Cache-Control: no-store` (the security headers come from the layers).
-pub fn html(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Whether a form body is `application/x-www-form-urlencoded`.
-pub fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
-/// The peer address (no proxy headers are trusted by default).
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub String);
-
-impl<St: Send + Sync> FromRequestParts<St> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_owned());
-        Ok(ClientIp(ip))
-    }
 }

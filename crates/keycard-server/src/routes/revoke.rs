@@ -11,34 +11,28 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keycard_protocol::Secret;
-use keycard_protocol::UnixTime;
+use keycard_protocol::RefreshToken;
 use keycard_store::Store;
 
-use crate::App;
+use crate::access::{authenticate_client, verified_access_token};
+use crate::app::App;
 use crate::error::ServerError;
 
-pub async fn revoke_post<S: Store>(
+pub(crate) async fn revoke_post<S: Store>(
     State(app): State<Arc<App<S>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ServerError> {
-    let (params, client) = super::client_auth::authenticate(&app, &headers, &body).await?;
-    let token = params
-        .require("token")
-        .map_err(ServerError::token)?
-        .to_owned();
-    if let Some(c) = super::introspect::verified_access_token(&app, &token) {
-        if c.client_id() == client.id.as_str() {
-            let exp = i64::try_from(c.exp()).unwrap_or(i64::MAX);
-            app.store
-                .revoke_access_token(c.jti(), UnixTime(exp))
-                .await?;
+    let (params, client) = authenticate_client(&app, &headers, &body).await?;
+    let token = params.require("token").map_err(ServerError::token)?;
+    if let Some(c) = verified_access_token(&app, token) {
+        if c.client_id() == &client.id {
+            app.store.revoke_access_token(c.jti(), c.exp()).await?;
             tracing::info!(client = %client.id, "access token revoked");
         }
-    } else if let Ok(secret) = Secret::parse(&token)
+    } else if let Ok(secret) = RefreshToken::parse(token)
         && let Some(rt) = app.store.refresh_token(&secret.hash()).await?
-        && rt.grant.client_id == client.id.as_str()
+        && rt.grant.client_id == client.id
     {
         app.store.revoke_grant(&rt.grant.id).await?;
         tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");

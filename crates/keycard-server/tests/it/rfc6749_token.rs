@@ -478,7 +478,10 @@ async fn disabled_user_gets_no_tokens_from_any_grant() {
         .as_str()
         .unwrap()
         .to_owned();
-    s.store().set_user_disabled("alice", true).await.unwrap();
+    s.store()
+        .set_user_disabled(&keycard_protocol::Username::parse("alice").unwrap(), true)
+        .await
+        .unwrap();
     let r = exchange(&s, &code2, &v2).await;
     assert_eq!(error_of(&r), "invalid_grant");
     let r = post(

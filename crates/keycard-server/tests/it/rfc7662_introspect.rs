@@ -238,7 +238,10 @@ async fn s2_2_user_tokens_and_refresh_tokens() {
     .await;
     assert_eq!(j, serde_json::json!({ "active": false }));
     // A disabled user's tokens are inactive.
-    f.s.store().set_user_disabled("alice", true).await.unwrap();
+    f.s.store()
+        .set_user_disabled(&keycard_protocol::Username::parse("alice").unwrap(), true)
+        .await
+        .unwrap();
     let (_, j) = post(
         &f.s,
         "/introspect",

@@ -12,8 +12,8 @@
 //
 // Not here: the `Store` operations (`store.rs`) and the single-use redemptions (`single_use.rs`).
 
-fn json_list<T: AsRef<str>>(v: &[T]) -> String {
-    let v: Vec<&str> = v.iter().map(AsRef::as_ref).collect();
+fn json_list<T: std::ops::Deref<Target = str>>(v: &[T]) -> String {
+    let v: Vec<&str> = v.iter().map(|s| &**s).collect();
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".to_owned())
 }
 
@@ -49,72 +49,88 @@ impl Columns for DbRow {
     }
 }
 
-fn hash_col(row: &impl Columns, col: &str) -> Result<TokenHash> {
-    TokenHash::from_slice(&row.bytes(col)?).ok_or_else(|| corrupt("hash column"))
+fn hash_col<K: SecretKind>(row: &impl Columns, col: &str) -> Result<SecretHash<K>> {
+    SecretHash::from_slice(&row.bytes(col)?).ok_or_else(|| corrupt("hash column"))
 }
 
 fn scope_col(row: &impl Columns, col: &str) -> Result<ScopeSet> {
     ScopeSet::parse(&row.text(col)?).map_err(|_| corrupt("scope column"))
 }
 
+/// A text column parsed into its protocol value; a value that does not parse is corrupt data.
+fn value_col<T>(
+    row: &impl Columns,
+    col: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, OAuthError>,
+) -> Result<T> {
+    parse(&row.text(col)?).map_err(|_| corrupt(col))
+}
+
+fn value_col_opt<T>(
+    row: &impl Columns,
+    col: &str,
+    parse: impl FnOnce(&str) -> std::result::Result<T, OAuthError>,
+) -> Result<Option<T>> {
+    row.text_opt(col)?
+        .map(|v| parse(&v).map_err(|_| corrupt(col)))
+        .transpose()
+}
+
 fn user_from(row: &DbRow) -> Result<User> {
     Ok(User {
-        id: row.try_get("id").map_err(unavailable)?,
-        username: row.try_get("username").map_err(unavailable)?,
-        password_hash: row.try_get("password_hash").map_err(unavailable)?,
-        name: row.try_get("name").map_err(unavailable)?,
-        given_name: row.try_get("given_name").map_err(unavailable)?,
-        family_name: row.try_get("family_name").map_err(unavailable)?,
-        picture: row.try_get("picture").map_err(unavailable)?,
-        email: row.try_get("email").map_err(unavailable)?,
-        email_verified: row.try_get("email_verified").map_err(unavailable)?,
-        disabled: row.try_get("disabled").map_err(unavailable)?,
-        created_at: UnixTime(row.try_get("created_at").map_err(unavailable)?),
+        id: value_col(row, "id", UserId::parse)?,
+        username: value_col(row, "username", Username::parse)?,
+        password_hash: PasswordHash::from_phc(row.text("password_hash")?),
+        name: row.text_opt("name")?,
+        given_name: row.text_opt("given_name")?,
+        family_name: row.text_opt("family_name")?,
+        picture: row.text_opt("picture")?,
+        email: row.text_opt("email")?,
+        email_verified: row.flag("email_verified")?,
+        disabled: row.flag("disabled")?,
+        created_at: UnixTime(row.int("created_at")?),
     })
 }
 
 fn client_from(row: &DbRow) -> Result<Client> {
     let secret: Option<Vec<u8>> = row.try_get("secret_hash").map_err(unavailable)?;
     let secret_hash = match secret {
-        Some(b) => Some(TokenHash::from_slice(&b).ok_or_else(|| corrupt("client secret hash"))?),
+        Some(b) => Some(SecretHash::from_slice(&b).ok_or_else(|| corrupt("client secret hash"))?),
         None => None,
     };
-    let id: String = row.try_get("id").map_err(unavailable)?;
-    let grants = parse_list(
-        &row.try_get::<String, _>("grant_types")
-            .map_err(unavailable)?,
-    )?;
+    let grants = parse_list(&row.text("grant_types")?)?;
+    let audiences = parse_list(&row.text("audiences")?)?
+        .iter()
+        .map(|a| Audience::parse(a).map_err(|_| corrupt("audiences")))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Client {
-        id: ClientId::parse(&id).map_err(|_| corrupt("client id"))?,
-        name: row.try_get("name").map_err(unavailable)?,
+        id: value_col(row, "id", ClientId::parse)?,
+        name: row.text("name")?,
         secret_hash,
-        redirect_uris: parse_list(
-            &row.try_get::<String, _>("redirect_uris")
-                .map_err(unavailable)?,
-        )?
-        .into_iter()
-        .map(RedirectUri::from_stored)
-        .collect(),
+        redirect_uris: parse_list(&row.text("redirect_uris")?)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
         grant_types: grants.iter().filter_map(|g| GrantType::parse(g)).collect(),
         scopes: scope_col(row, "scopes")?,
-        audiences: parse_list(&row.try_get::<String, _>("audiences").map_err(unavailable)?)?,
-        first_party: row.try_get("first_party").map_err(unavailable)?,
+        audiences,
+        first_party: row.flag("first_party")?,
     })
 }
 
 fn api_from(row: &DbRow) -> Result<Api> {
     Ok(Api {
-        identifier: row.try_get("identifier").map_err(unavailable)?,
-        name: row.try_get("name").map_err(unavailable)?,
+        identifier: value_col(row, "identifier", Audience::parse)?,
+        name: row.text("name")?,
         scopes: scope_col(row, "scopes")?,
-        access_token_ttl_secs: row.try_get("access_token_ttl").map_err(unavailable)?,
+        access_token_ttl_secs: row.int("access_token_ttl")?,
     })
 }
 
 fn key_from(row: &DbRow) -> Result<StoredKey> {
     let state: String = row.try_get("state").map_err(unavailable)?;
     Ok(StoredKey {
-        kid: row.try_get("kid").map_err(unavailable)?,
+        kid: value_col(row, "kid", Kid::parse)?,
         alg: row.try_get("alg").map_err(unavailable)?,
         private_key_enc: row.try_get("private_key_enc").map_err(unavailable)?,
         state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
@@ -137,14 +153,14 @@ const GRANT_COLS: &str = grant_cols!();
 
 fn grant_from(row: &impl Columns) -> Result<Grant> {
     Ok(Grant {
-        id: row.text("g_id")?,
-        client_id: row.text("g_client_id")?,
-        user_id: row.text("g_user_id")?,
+        id: value_col(row, "g_id", GrantId::parse)?,
+        client_id: value_col(row, "g_client_id", ClientId::parse)?,
+        user_id: value_col(row, "g_user_id", UserId::parse)?,
         scope: scope_col(row, "g_scope")?,
-        audience: row.text_opt("g_audience")?,
+        audience: value_col_opt(row, "g_audience", Audience::parse)?,
         auth_time: UnixTime(row.int("g_auth_time")?),
-        sid: row.text_opt("g_sid")?,
-        nonce: row.text_opt("g_nonce")?,
+        sid: value_col_opt(row, "g_sid", SessionId::parse)?,
+        nonce: value_col_opt(row, "g_nonce", Nonce::parse)?,
         created_at: UnixTime(row.int("g_created_at")?),
     })
 }
@@ -157,8 +173,8 @@ const SQL_REFRESH_TOKEN: &str = concat!(
      JOIN grants g ON g.id = r.grant_id LEFT JOIN users u ON u.id = g.user_id WHERE r.hash = $1"
 );
 
-fn refresh_token_from(r: &impl Columns) -> Result<RefreshToken> {
-    Ok(RefreshToken {
+fn refresh_token_from(r: &impl Columns) -> Result<StoredRefreshToken> {
+    Ok(StoredRefreshToken {
         hash: hash_col(r, "hash")?,
         grant: grant_from(r)?,
         scope: scope_col(r, "scope")?,
@@ -175,3 +191,91 @@ const SQL_ACCESS_TOKEN_REVOKED: &str = "SELECT EXISTS \
      (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
      OR ($2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
      OR ($3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))";
+
+/// The stored shape of a pending authorization request (the `auth_txns.request` JSON column),
+/// private to this crate: the protocol type stays free of storage concerns, and a change of
+/// either side is a visible edit here.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredRequest {
+    client_id: String,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    state: Option<String>,
+    nonce: Option<String>,
+    scope: String,
+    audience: Option<String>,
+    code_challenge: String,
+    prompt: StoredPrompt,
+    max_age: Option<i64>,
+    login_hint: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPrompt {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+fn request_to_json(r: &AuthorizeRequest) -> String {
+    let stored = StoredRequest {
+        client_id: r.client_id.to_string(),
+        redirect_uri: r.redirect_uri.as_str().to_owned(),
+        redirect_uri_sent: r.redirect_uri_sent,
+        state: r.state.as_ref().map(ToString::to_string),
+        nonce: r.nonce.as_ref().map(ToString::to_string),
+        scope: r.scope.to_wire(),
+        audience: r.audience.as_ref().map(ToString::to_string),
+        code_challenge: r.code_challenge.as_str().to_owned(),
+        prompt: StoredPrompt {
+            none: r.prompt.none,
+            login: r.prompt.login,
+            consent: r.prompt.consent,
+        },
+        max_age: r.max_age.map(MaxAge::secs),
+        login_hint: r.login_hint.as_ref().map(ToString::to_string),
+    };
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+fn request_from_json(s: &str) -> Result<AuthorizeRequest> {
+    let r: StoredRequest = serde_json::from_str(s).map_err(|_| corrupt("stored request"))?;
+    let bad = |_| corrupt("stored authorization request");
+    Ok(AuthorizeRequest {
+        client_id: ClientId::parse(&r.client_id).map_err(bad)?,
+        redirect_uri: RedirectUri::from_stored(r.redirect_uri),
+        redirect_uri_sent: r.redirect_uri_sent,
+        state: r
+            .state
+            .as_deref()
+            .map(State::parse)
+            .transpose()
+            .map_err(bad)?,
+        nonce: r
+            .nonce
+            .as_deref()
+            .map(Nonce::parse)
+            .transpose()
+            .map_err(bad)?,
+        scope: ScopeSet::parse(&r.scope).map_err(bad)?,
+        audience: r
+            .audience
+            .as_deref()
+            .map(Audience::parse)
+            .transpose()
+            .map_err(bad)?,
+        code_challenge: CodeChallenge::from_stored(r.code_challenge),
+        prompt: Prompt {
+            none: r.prompt.none,
+            login: r.prompt.login,
+            consent: r.prompt.consent,
+        },
+        max_age: r.max_age.map(MaxAge::from_secs).transpose().map_err(bad)?,
+        login_hint: r
+            .login_hint
+            .as_deref()
+            .map(LoginHint::parse)
+            .transpose()
+            .map_err(bad)?,
+    })
+}

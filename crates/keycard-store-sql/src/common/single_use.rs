@@ -14,37 +14,48 @@
 #[derive(Debug)]
 enum SingleUse {
     Code {
-        hash: TokenHash,
+        hash: SecretHash<kind::AuthorizationCode>,
         refresh: Option<NewRefreshToken>,
         access: AccessTokenRecord,
     },
     Refresh {
-        old: TokenHash,
+        old: SecretHash<kind::RefreshToken>,
         new: NewRefreshToken,
         access: AccessTokenRecord,
     },
 }
 
 impl SingleUse {
-    /// What each backend executes: the statement that marks the code or token used, its hash,
-    /// the refresh token to insert and the access token whose grant must be kept.
-    fn parts(
-        &self,
-    ) -> (
-        &'static str,
-        &TokenHash,
-        Option<&NewRefreshToken>,
-        &AccessTokenRecord,
-    ) {
+    /// What each backend executes: the statement that marks the code or token used, the bytes
+    /// of its hash, the refresh token to insert and the access token whose grant must be kept.
+    fn parts(&self) -> Redemption<'_> {
         match self {
             SingleUse::Code {
                 hash,
                 refresh,
                 access,
-            } => (SQL_MARK_CODE, hash, refresh.as_ref(), access),
-            SingleUse::Refresh { old, new, access } => (SQL_MARK_REFRESH, old, Some(new), access),
+            } => Redemption {
+                mark: SQL_MARK_CODE,
+                hash: hash.as_bytes(),
+                insert: refresh.as_ref(),
+                access,
+            },
+            SingleUse::Refresh { old, new, access } => Redemption {
+                mark: SQL_MARK_REFRESH,
+                hash: old.as_bytes(),
+                insert: Some(new),
+                access,
+            },
         }
     }
+}
+
+/// The statements of one redemption, as [`SingleUse::parts`] lays them out.
+struct Redemption<'a> {
+    mark: &'static str,
+    hash: &'a [u8],
+    insert: Option<&'a NewRefreshToken>,
+    access: &'a AccessTokenRecord,
 }
 
 // A single-use redemption's statements, shared by both backends' redemption code (SQLite's

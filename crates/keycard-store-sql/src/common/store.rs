@@ -38,9 +38,9 @@ impl Store for SqlStore {
              picture, email, email_verified, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.password_hash)
+        .bind(u.id.as_str())
+        .bind(u.username.as_str())
+        .bind(u.password_hash.as_phc())
         .bind(&u.name)
         .bind(&u.given_name)
         .bind(&u.family_name)
@@ -55,18 +55,18 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn user_by_username(&self, username: &str) -> Result<Option<User>> {
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username)
+            .bind(username.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
         row.as_ref().map(user_from).transpose()
     }
 
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+    async fn user_by_id(&self, id: &UserId) -> Result<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -81,10 +81,10 @@ impl Store for SqlStore {
         rows.iter().map(user_from).collect()
     }
 
-    async fn remove_user(&self, username: &str) -> Result<()> {
+    async fn remove_user(&self, username: &Username) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
-            .bind(username)
+            .bind(username.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -104,11 +104,11 @@ impl Store for SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn set_password(&self, username: &str, hash: &str) -> Result<()> {
+    async fn set_password(&self, username: &Username, hash: &PasswordHash) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
-            .bind(hash)
-            .bind(username)
+            .bind(hash.as_phc())
+            .bind(username.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?
@@ -117,17 +117,17 @@ impl Store for SqlStore {
         sqlx::query(
             "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
         )
-        .bind(username)
+        .bind(username.as_str())
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<()> {
+    async fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<()> {
         let n = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
             .bind(disabled)
-            .bind(username)
+            .bind(username.as_str())
             .execute(&self.writer)
             .await
             .map_err(unavailable)?
@@ -144,7 +144,7 @@ impl Store for SqlStore {
         )
         .bind(c.id.as_str())
         .bind(&c.name)
-        .bind(c.secret_hash.map(|h| h.0.to_vec()))
+        .bind(c.secret_hash.map(|h| h.as_bytes().to_vec()))
         .bind(json_list(&redirects))
         .bind(json_list(&grants))
         .bind(c.scopes.to_wire())
@@ -157,9 +157,9 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn client(&self, id: &str) -> Result<Option<Client>> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>> {
         let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -174,22 +174,22 @@ impl Store for SqlStore {
         rows.iter().map(client_from).collect()
     }
 
-    async fn remove_client(&self, id: &str) -> Result<()> {
+    async fn remove_client(&self, id: &ClientId) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let n = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?
             .rows_affected();
         affected(n)?;
         sqlx::query("UPDATE grants SET revoked = TRUE WHERE client_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
         sqlx::query("DELETE FROM consents WHERE client_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -201,7 +201,7 @@ impl Store for SqlStore {
             "INSERT INTO apis (identifier, name, scopes, access_token_ttl, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(&a.identifier)
+        .bind(a.identifier.as_str())
         .bind(&a.name)
         .bind(a.scopes.to_wire())
         .bind(a.access_token_ttl_secs)
@@ -212,9 +212,9 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn api(&self, identifier: &str) -> Result<Option<Api>> {
+    async fn api(&self, identifier: &Audience) -> Result<Option<Api>> {
         let row = sqlx::query("SELECT * FROM apis WHERE identifier = $1")
-            .bind(identifier)
+            .bind(identifier.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -229,9 +229,9 @@ impl Store for SqlStore {
         rows.iter().map(api_from).collect()
     }
 
-    async fn remove_api(&self, identifier: &str) -> Result<()> {
+    async fn remove_api(&self, identifier: &Audience) -> Result<()> {
         let n = sqlx::query("DELETE FROM apis WHERE identifier = $1")
-            .bind(identifier)
+            .bind(identifier.as_str())
             .execute(&self.writer)
             .await
             .map_err(unavailable)?
@@ -252,7 +252,7 @@ impl Store for SqlStore {
             "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&k.kid)
+        .bind(k.kid.as_str())
         .bind(&k.alg)
         .bind(&k.private_key_enc)
         .bind(k.state.as_str())
@@ -281,7 +281,7 @@ impl Store for SqlStore {
             "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
              VALUES ($1, $2, $3, 'next', $4, NULL)",
         )
-        .bind(&new_next.kid)
+        .bind(new_next.kid.as_str())
         .bind(&new_next.alg)
         .bind(&new_next.private_key_enc)
         .bind(new_next.created_at.secs())
@@ -297,9 +297,9 @@ impl Store for SqlStore {
              VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(s.id_hash.as_bytes())
-        .bind(&s.user_id)
+        .bind(s.user_id.as_str())
         .bind(s.auth_time.secs())
-        .bind(&s.sid)
+        .bind(s.sid.as_str())
         .bind(s.expires_at.secs())
         .execute(&self.writer)
         .await
@@ -307,7 +307,11 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<Session>> {
+    async fn session(
+        &self,
+        id_hash: &SecretHash<kind::SessionToken>,
+        now: UnixTime,
+    ) -> Result<Option<Session>> {
         let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash.as_bytes())
             .bind(now.secs())
@@ -317,16 +321,16 @@ impl Store for SqlStore {
         row.map(|r| {
             Ok(Session {
                 id_hash: hash_col(&r, "id_hash")?,
-                user_id: r.try_get("user_id").map_err(unavailable)?,
+                user_id: value_col(&r, "user_id", UserId::parse)?,
                 auth_time: UnixTime(r.try_get("auth_time").map_err(unavailable)?),
-                sid: r.try_get("sid").map_err(unavailable)?,
+                sid: value_col(&r, "sid", SessionId::parse)?,
                 expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
             })
         })
         .transpose()
     }
 
-    async fn delete_session(&self, id_hash: &TokenHash) -> Result<()> {
+    async fn delete_session(&self, id_hash: &SecretHash<kind::SessionToken>) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
@@ -336,7 +340,7 @@ impl Store for SqlStore {
     }
 
     async fn create_txn(&self, t: &AuthTxn) -> Result<()> {
-        let req = serde_json::to_string(&t.request).map_err(|_| corrupt("request"))?;
+        let req = request_to_json(&t.request);
         sqlx::query(
             "INSERT INTO auth_txns (id_hash, request, csrf_hash, authenticated_user, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -344,7 +348,7 @@ impl Store for SqlStore {
         .bind(t.id_hash.as_bytes())
         .bind(req)
         .bind(t.csrf_hash.as_bytes())
-        .bind(&t.authenticated_user)
+        .bind(t.authenticated_user.as_deref())
         .bind(t.expires_at.secs())
         .execute(&self.writer)
         .await
@@ -352,7 +356,11 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn txn(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<AuthTxn>> {
+    async fn txn(
+        &self,
+        id_hash: &SecretHash<kind::TransactionId>,
+        now: UnixTime,
+    ) -> Result<Option<AuthTxn>> {
         // WAL readers see every committed write, so a transaction written by one request is
         // visible to the browser's next request.
         let row = sqlx::query("SELECT * FROM auth_txns WHERE id_hash = $1 AND expires_at > $2")
@@ -363,22 +371,25 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         row.map(|r| {
             let req: String = r.try_get("request").map_err(unavailable)?;
-            let request: AuthorizeRequest =
-                serde_json::from_str(&req).map_err(|_| corrupt("request"))?;
+            let request = request_from_json(&req)?;
             Ok(AuthTxn {
                 id_hash: hash_col(&r, "id_hash")?,
                 request,
                 csrf_hash: hash_col(&r, "csrf_hash")?,
-                authenticated_user: r.try_get("authenticated_user").map_err(unavailable)?,
+                authenticated_user: value_col_opt(&r, "authenticated_user", UserId::parse)?,
                 expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
             })
         })
         .transpose()
     }
 
-    async fn set_txn_authenticated(&self, id_hash: &TokenHash, user_id: &str) -> Result<()> {
+    async fn set_txn_authenticated(
+        &self,
+        id_hash: &SecretHash<kind::TransactionId>,
+        user_id: &UserId,
+    ) -> Result<()> {
         let n = sqlx::query("UPDATE auth_txns SET authenticated_user = $1 WHERE id_hash = $2")
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
             .await
@@ -387,7 +398,7 @@ impl Store for SqlStore {
         affected(n)
     }
 
-    async fn delete_txn(&self, id_hash: &TokenHash) -> Result<()> {
+    async fn delete_txn(&self, id_hash: &SecretHash<kind::TransactionId>) -> Result<()> {
         sqlx::query("DELETE FROM auth_txns WHERE id_hash = $1")
             .bind(id_hash.as_bytes())
             .execute(&self.writer)
@@ -396,23 +407,28 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ScopeSet>> {
+    async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<ScopeSet>> {
         let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id)
-            .bind(client_id)
+            .bind(user_id.as_str())
+            .bind(client_id.as_str())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
         row.map(|r| scope_col(&r, "scope")).transpose()
     }
 
-    async fn record_consent(&self, user_id: &str, client_id: &str, scope: &ScopeSet) -> Result<()> {
+    async fn record_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        scope: &ScopeSet,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
         )
-        .bind(user_id)
-        .bind(client_id)
+        .bind(user_id.as_str())
+        .bind(client_id.as_str())
         .bind(scope.to_wire())
         .execute(&self.writer)
         .await
@@ -427,14 +443,14 @@ impl Store for SqlStore {
             "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(&g.user_id)
+        .bind(g.id.as_str())
+        .bind(g.client_id.as_str())
+        .bind(g.user_id.as_str())
         .bind(g.scope.to_wire())
-        .bind(&g.audience)
+        .bind(g.audience.as_deref())
         .bind(g.auth_time.secs())
-        .bind(&g.sid)
-        .bind(&g.nonce)
+        .bind(g.sid.as_deref())
+        .bind(g.nonce.as_deref())
         .bind(g.created_at.secs())
         .execute(&mut *tx)
         .await
@@ -444,10 +460,10 @@ impl Store for SqlStore {
              expires_at, used) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(c.hash.as_bytes())
-        .bind(&g.id)
-        .bind(&c.redirect_uri)
+        .bind(g.id.as_str())
+        .bind(c.redirect_uri.as_str())
         .bind(c.redirect_uri_sent)
-        .bind(&c.code_challenge)
+        .bind(c.code_challenge.as_str())
         .bind(c.expires_at.secs())
         .bind(c.used)
         .execute(&mut *tx)
@@ -456,7 +472,7 @@ impl Store for SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn code(&self, hash: &TokenHash) -> Result<Option<Code>> {
+    async fn code(&self, hash: &SecretHash<kind::AuthorizationCode>) -> Result<Option<Code>> {
         let sql = format!(
             "SELECT c.*, {GRANT_COLS} FROM codes c JOIN grants g ON g.id = c.grant_id \
              WHERE c.hash = $1"
@@ -470,9 +486,9 @@ impl Store for SqlStore {
             Ok(Code {
                 hash: hash_col(&r, "hash")?,
                 grant: grant_from(&r)?,
-                redirect_uri: r.try_get("redirect_uri").map_err(unavailable)?,
+                redirect_uri: RedirectUri::from_stored(r.text("redirect_uri")?),
                 redirect_uri_sent: r.try_get("redirect_uri_sent").map_err(unavailable)?,
-                code_challenge: r.try_get("code_challenge").map_err(unavailable)?,
+                code_challenge: CodeChallenge::from_stored(r.text("code_challenge")?),
                 expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
                 used: r.try_get("used").map_err(unavailable)?,
             })
@@ -482,7 +498,7 @@ impl Store for SqlStore {
 
     async fn redeem_code(
         &self,
-        hash: &TokenHash,
+        hash: &SecretHash<kind::AuthorizationCode>,
         refresh: Option<&NewRefreshToken>,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
@@ -494,13 +510,16 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+    async fn refresh_token(
+        &self,
+        hash: &SecretHash<kind::RefreshToken>,
+    ) -> Result<Option<StoredRefreshToken>> {
         self.read_refresh_token(hash).await
     }
 
     async fn rotate_refresh_token(
         &self,
-        old: &TokenHash,
+        old: &SecretHash<kind::RefreshToken>,
         new: &NewRefreshToken,
         access: &AccessTokenRecord,
     ) -> Result<Redeemed> {
@@ -512,21 +531,21 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn revoke_grant(&self, grant_id: &str) -> Result<()> {
+    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<()> {
         sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1")
-            .bind(grant_id)
+            .bind(grant_id.as_str())
             .execute(&self.writer)
             .await
             .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
+    async fn revoke_access_token(&self, jti: &Jti, expires_at: UnixTime) -> Result<()> {
         sqlx::query(
             "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
              ON CONFLICT (jti) DO NOTHING",
         )
-        .bind(jti)
+        .bind(jti.as_str())
         .bind(expires_at.secs())
         .execute(&self.writer)
         .await
@@ -536,19 +555,24 @@ impl Store for SqlStore {
 
     async fn access_token_revoked(
         &self,
-        jti: &str,
-        grant: Option<&str>,
-        user: Option<&str>,
+        jti: &Jti,
+        grant: Option<&GrantId>,
+        user: Option<&UserId>,
     ) -> Result<bool> {
         self.read_access_token_revoked(jti, grant, user).await
     }
 
-    async fn login_lock(&self, account_key: &str, ip_key: &str, now: UnixTime) -> Result<i64> {
+    async fn login_lock(
+        &self,
+        account_key: &ThrottleKey,
+        ip_key: &ThrottleKey,
+        now: UnixTime,
+    ) -> Result<i64> {
         let until: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(locked_until) FROM login_failures WHERE key = $1 OR key = $2",
         )
-        .bind(account_key)
-        .bind(ip_key)
+        .bind(account_key.as_str())
+        .bind(ip_key.as_str())
         .fetch_one(&self.reader)
         .await
         .map_err(unavailable)?;
@@ -557,7 +581,7 @@ impl Store for SqlStore {
 
     async fn record_login_failure(
         &self,
-        key: &str,
+        key: &ThrottleKey,
         now: UnixTime,
         policy: fn(i64) -> i64,
     ) -> Result<()> {
@@ -569,14 +593,14 @@ impl Store for SqlStore {
              VALUES ($1, 1, 0, $2) \
              ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = $2",
         )
-        .bind(key)
+        .bind(key.as_str())
         .bind(now.secs())
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
         let failures: i64 =
             sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
-                .bind(key)
+                .bind(key.as_str())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -584,7 +608,7 @@ impl Store for SqlStore {
         if lock > 0 {
             sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE key = $2")
                 .bind(now.secs() + lock)
-                .bind(key)
+                .bind(key.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
@@ -592,9 +616,9 @@ impl Store for SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn clear_login_failures(&self, key: &str) -> Result<()> {
+    async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(key)
+            .bind(key.as_str())
             .execute(&self.writer)
             .await
             .map_err(unavailable)?;

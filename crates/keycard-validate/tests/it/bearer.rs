@@ -23,7 +23,7 @@ fn app(s: &Setup) -> Router {
         )
         .route(
             "/admin",
-            get(|Bearer(at): Bearer| async move { at.sub().to_owned() }).route_layer(
+            get(|Bearer(at): Bearer| async move { at.sub().to_string() }).route_layer(
                 BearerLayer::new(s.validator.clone())
                     .require(["photos:read", "admin"])
                     .realm("photos"),
@@ -31,7 +31,7 @@ fn app(s: &Setup) -> Router {
         )
         .route(
             "/unprotected",
-            get(|Bearer(at): Bearer| async move { at.sub().to_owned() }),
+            get(|Bearer(at): Bearer| async move { at.sub().to_string() }),
         )
 }
 

@@ -8,19 +8,21 @@ use keycard_jose::Alg;
 use keycard_validate::{IntrospectionError, Introspector};
 use serde_json::json;
 
+use keycard_validate::{ClientId, ClientSecret, UnixTime};
+
 use crate::*;
 
 fn introspector(issuer: &Arc<FakeIssuer>, clock: &ManualClock) -> Introspector {
     Introspector::new(
         format!("{ISSUER}/introspect"),
-        "rs:photos",
-        "s3cret/with+odd=chars",
+        &ClientId::parse("rs:photos").unwrap(),
+        &ClientSecret::parse("s3cret/with+odd=chars").unwrap(),
         issuer.clone(),
     )
     .with_clock(clock.as_fn())
 }
 
-fn active(exp: u64) -> String {
+fn active(exp: i64) -> String {
     json!({
         "active": true, "scope": "openid photos:read", "client_id": "app", "sub": "user-1",
         "aud": [AUDIENCE], "iss": ISSUER, "exp": exp, "iat": exp - 300, "jti": "jti-1",
@@ -70,7 +72,10 @@ async fn rfc7662_s2_2_active_and_inactive_answers_are_parsed() {
     assert_eq!(a.sub.as_deref(), Some("user-1"));
     assert_eq!(a.aud, [AUDIENCE]);
     assert_eq!(a.iss.as_deref(), Some(ISSUER));
-    assert_eq!((a.exp, a.iat), (Some(T0 + 100), Some(T0 - 200)));
+    assert_eq!(
+        (a.exp, a.iat),
+        (Some(UnixTime(T0 + 100)), Some(UnixTime(T0 - 200)))
+    );
     assert_eq!(a.jti.as_deref(), Some("jti-1"));
     assert_eq!(a.token_type.as_deref(), Some("Bearer"));
 

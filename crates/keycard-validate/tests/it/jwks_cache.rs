@@ -191,10 +191,10 @@ async fn rfc8414_s3_3_discovery_for_another_issuer_is_refused() {
     let k = key(Alg::EdDSA, "k1");
     let issuer = FakeIssuer::new(&[&k.key]);
     let v = keycard_validate::Validator::new(
-        "http://127.0.0.1:8080/",
-        AUDIENCE,
+        keycard_validate::Issuer::from_wire("http://127.0.0.1:8080/").unwrap(),
+        aud(),
         issuer.clone(),
-        keycard_validate::ValidatorOptions::default().clock(|| T0),
+        keycard_validate::ValidatorOptions::default().clock(|| keycard_validate::UnixTime(T0)),
     );
     let e = v.refresh().await.unwrap_err();
     assert!(

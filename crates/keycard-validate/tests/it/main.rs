@@ -9,7 +9,7 @@ mod introspect;
 mod jwks_cache;
 mod validate;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,31 +17,40 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keycard_jose::{Alg, Pkcs8, SigningKey, TokenTyp};
 use keycard_validate::{
-    BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse, Validator, ValidatorOptions,
+    Audience, BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse, Issuer, UnixTime,
+    Validator, ValidatorOptions,
 };
 use serde_json::{Value, json};
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 pub const AUDIENCE: &str = "https://api.example.com";
-pub const T0: u64 = 1_700_000_000;
+pub const T0: i64 = 1_700_000_000;
+
+pub fn iss() -> Issuer {
+    Issuer::from_wire(ISSUER).unwrap()
+}
+
+pub fn aud() -> Audience {
+    Audience::parse(AUDIENCE).unwrap()
+}
 
 /// A clock the test moves by hand.
 #[derive(Clone)]
-pub struct ManualClock(Arc<AtomicU64>);
+pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
     pub fn start() -> ManualClock {
-        ManualClock(Arc::new(AtomicU64::new(T0)))
+        ManualClock(Arc::new(AtomicI64::new(T0)))
     }
-    pub fn now(&self) -> u64 {
+    pub fn now(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
-    pub fn advance(&self, secs: u64) {
+    pub fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
-    pub fn as_fn(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+    pub fn as_fn(&self) -> impl Fn() -> UnixTime + Send + Sync + 'static {
         let t = self.0.clone();
-        move || t.load(Ordering::SeqCst)
+        move || UnixTime(t.load(Ordering::SeqCst))
     }
 }
 
@@ -150,11 +159,11 @@ pub struct TestKey {
 }
 
 pub fn key(alg: Alg, kid: &str) -> TestKey {
-    let (key, der) = SigningKey::generate(alg, kid.to_owned()).unwrap();
+    let (key, der) = SigningKey::generate(alg, keycard_validate::Kid::parse(kid).unwrap()).unwrap();
     TestKey { key, der }
 }
 
-pub fn claims(now: u64) -> Value {
+pub fn claims(now: i64) -> Value {
     json!({
         "iss": ISSUER,
         "sub": "user-1",
@@ -212,7 +221,7 @@ pub fn setup_with(
     let issuer = FakeIssuer::new(keys);
     let clock = ManualClock::start();
     let options = f(ValidatorOptions::default().clock(clock.as_fn()));
-    let validator = Validator::new(ISSUER, AUDIENCE, issuer.clone(), options);
+    let validator = Validator::new(iss(), aud(), issuer.clone(), options);
     Setup {
         issuer,
         clock,

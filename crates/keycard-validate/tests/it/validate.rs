@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keycard_jose::{Alg, TokenTyp};
-use keycard_validate::{Bearer, BearerLayer, ValidationError};
+use keycard_validate::{Bearer, BearerLayer, UnixTime, ValidationError};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -66,9 +66,9 @@ async fn rfc9068_s4_valid_tokens_of_each_alg_are_accepted_with_typed_claims() {
         assert_eq!(at.sub(), "user-1");
         assert_eq!(at.client_id(), "app");
         assert_eq!(at.jti(), "jti-1");
-        assert_eq!(at.exp(), T0 + 300);
-        assert_eq!(at.iat(), T0);
-        assert_eq!(at.auth_time(), Some(T0 - 10));
+        assert_eq!(at.exp(), UnixTime(T0 + 300));
+        assert_eq!(at.iat(), UnixTime(T0));
+        assert_eq!(at.auth_time(), Some(UnixTime(T0 - 10)));
         assert_eq!(at.aud(), [AUDIENCE, "https://other.example.com"]);
         assert!(at.has_scope("photos:read") && at.has_scope("openid"));
         assert!(!at.has_scope("photos"));
@@ -391,34 +391,34 @@ fn rfc7662_s2_2_local_verifier_accepts_any_audience_and_no_expired_token() {
     let k = key(Alg::ES256, "k1");
     let other = key(Alg::ES256, "k2");
     let jwks = jwks_of(&[&k.key]).to_string();
-    let v = keycard_validate::LocalVerifier::from_jwks(ISSUER, jwks.as_bytes()).unwrap();
+    let v = keycard_validate::LocalVerifier::from_jwks(iss(), jwks.as_bytes()).unwrap();
     let mut c = claims(T0);
     c["aud"] = json!("https://somebody-else.example.com");
-    let at = v.verify(&access_token(&k.key, &c), T0).unwrap();
+    let at = v.verify(&access_token(&k.key, &c), UnixTime(T0)).unwrap();
     assert_eq!(at.aud(), ["https://somebody-else.example.com"]);
     assert_eq!(at.jti(), "jti-1");
     // Expiry: live one second before `exp`, refused at `exp` (the validator's leeway is not
     // applied by the issuer to its own clock).
     let token = access_token(&k.key, &claims(T0));
-    assert!(v.verify(&token, T0 + 299).is_ok());
+    assert!(v.verify(&token, UnixTime(T0 + 299)).is_ok());
     assert!(matches!(
-        v.verify(&token, T0 + 300),
+        v.verify(&token, UnixTime(T0 + 300)),
         Err(ValidationError::Expired)
     ));
     // What the validator refuses, this refuses too.
     assert!(matches!(
-        v.verify(&access_token(&other.key, &claims(T0)), T0),
+        v.verify(&access_token(&other.key, &claims(T0)), UnixTime(T0)),
         Err(ValidationError::UnknownKey)
     ));
     let mut foreign = claims(T0);
     foreign["iss"] = json!(format!("{ISSUER}/"));
     assert!(matches!(
-        v.verify(&access_token(&k.key, &foreign), T0),
+        v.verify(&access_token(&k.key, &foreign), UnixTime(T0)),
         Err(ValidationError::WrongIssuer)
     ));
     let id_token = k.key.sign(TokenTyp::IdToken, &claims(T0)).unwrap();
     assert!(matches!(
-        v.verify(&id_token, T0),
+        v.verify(&id_token, UnixTime(T0)),
         Err(ValidationError::WrongType)
     ));
     let none = with_header(
@@ -426,10 +426,10 @@ fn rfc7662_s2_2_local_verifier_accepts_any_audience_and_no_expired_token() {
         &json!({"alg": "none", "kid": "k1", "typ": "at+jwt"}),
     );
     assert!(matches!(
-        v.verify(&none, T0),
+        v.verify(&none, UnixTime(T0)),
         Err(ValidationError::DisallowedAlgorithm)
     ));
     // A document without a usable key is refused up front.
-    assert!(keycard_validate::LocalVerifier::from_jwks(ISSUER, br#"{"keys":[]}"#).is_err());
-    assert!(keycard_validate::LocalVerifier::from_jwks(ISSUER, b"not json").is_err());
+    assert!(keycard_validate::LocalVerifier::from_jwks(iss(), br#"{"keys":[]}"#).is_err());
+    assert!(keycard_validate::LocalVerifier::from_jwks(iss(), b"not json").is_err());
 }

@@ -1,0 +1,106 @@
+//! The consent page (RFC 6749 §4.1.1; OAuth 2.1 §7.3): the user approves the scopes a client
+//! asked for; approval is remembered per user and client.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+use keycard_protocol::form::Params;
+use keycard_protocol::{ErrorCode, OAuthError};
+use keycard_store::Store;
+use serde_json::json;
+
+use crate::app::App;
+use crate::flow::{current_session, proceed};
+use crate::http::{html, redirect_303};
+use crate::pages::txn::{self, TxnForm, csrf_cookie};
+use crate::pages::{PageError, respond};
+
+fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Sign you in with your Keycard identity",
+        "profile" => "Your name and picture",
+        "email" => "Your email address",
+        "offline_access" => "Stay signed in (refresh tokens)",
+        _ => "",
+    }
+}
+
+pub(crate) async fn consent_get<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let r = async {
+        let params = Params::parse(q.unwrap_or_default().as_bytes()).unwrap_or_default();
+        let t = txn::load(&app, &jar, &params, false).await?;
+        let client = txn::client(&app, &t).await?;
+        let Some((_, user)) = current_session(&app, &jar).await? else {
+            return Ok(redirect_303(&format!("/login?txn={}", t.handle.secret())));
+        };
+        let scopes: Vec<_> = t
+            .stored
+            .request
+            .scope
+            .iter()
+            .map(|s| json!({ "name": s.as_str(), "description": describe(s.as_str()) }))
+            .collect();
+        let csrf = csrf_cookie(&app, &jar)
+            .map(|c| c.secret().to_owned())
+            .unwrap_or_default();
+        Ok(html(
+            StatusCode::OK,
+            app.templates.render(
+                "consent.html",
+                json!({
+                    "client_name": client.name, "username": user.username, "scopes": scopes,
+                    "audience": t.stored.request.audience, "txn": t.handle.secret(), "csrf": csrf,
+                }),
+            ),
+        ))
+    };
+    respond(&app, r.await)
+}
+
+pub(crate) async fn consent_post<S: Store>(
+    State(app): State<Arc<App<S>>>,
+    form: Result<TxnForm, Response>,
+) -> Response {
+    let form = match form {
+        Ok(f) => f,
+        Err(rendered) => return rendered,
+    };
+    respond(&app, consent(&app, form).await)
+}
+
+async fn consent<S: Store>(app: &App<S>, form: TxnForm) -> Result<Response, PageError> {
+    let TxnForm {
+        jar,
+        params,
+        txn: t,
+        client,
+    } = form;
+    let Some(session) = current_session(app, &jar).await? else {
+        return Ok(redirect_303(&format!("/login?txn={}", t.handle.secret())));
+    };
+    let req = t.stored.request.clone();
+    if params.get("decision") != Some("approve") {
+        app.store.delete_txn(&t.stored.id_hash).await?;
+        return Err(PageError::RedirectToClient {
+            redirect_uri: req.redirect_uri,
+            state: req.state,
+            error: OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        });
+    }
+    let previous = app
+        .store
+        .consent(&session.0.user_id, &client.id)
+        .await?
+        .unwrap_or_default();
+    app.store
+        .record_consent(&session.0.user_id, &client.id, &previous.union(&req.scope))
+        .await?;
+    proceed(app, jar, &client, req, Some(t), Some(session), true).await
+}
