@@ -1,0 +1,21 @@
+//! The Keycard gateway: a reverse proxy in front of APIs that checks each request's bearer
+//! token by the policy of its route.
+//!
+//! It is the compromise between local validation, which scales but cannot see revocation, and
+//! introspection, which sees everything but sends every call to the authorization server: low-
+//! risk routes validate RFC 9068 access tokens locally (`local`, honouring the authorization
+//! server's revocation feed; `local_strict`, refusing or introspecting when that feed is stale),
+//! high-risk routes introspect every call (`introspect`, RFC 7662), and public routes pass
+//! (`none`).
+//!
+//! Only the pure core exists so far: [`path`] canonicalises the request-target once, so the
+//! path that is matched is the path that is forwarded; [`route`] holds the routes and the
+//! longest-prefix lookup (404 / 405); [`config`] reads and validates the TOML file with line
+//! and column in every error. None of them does I/O or reads the clock or the environment.
+//!
+//! Not here yet: the proxy itself, the policies, the revocation feed subscriber, metrics and
+//! reloading.
+
+pub mod config;
+pub mod path;
+pub mod route;
