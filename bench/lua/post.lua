@@ -1,5 +1,5 @@
 -- Static POST for wrk (client_credentials, password login).
--- Configured through the environment (set by bench/run.sh):
+-- Configured through the environment (set per run by bench/lib/measure.mjs):
 --   BENCH_BODY    form body (application/x-www-form-urlencoded)
 --   BENCH_AUTH    optional Authorization header value
 --   BENCH_COOKIE  optional Cookie header value
@@ -11,6 +11,10 @@
 --                 (e.g. '"active"%s*:%s*true' for introspection); a 2xx
 --                 response that does not match counts as an error ("nomatch")
 --   BENCH_METHOD  HTTP method (default POST; GET sends no body)
+--   BENCH_BODY_FILE  optional file with one form body per line: each request
+--                 takes the next one (each thread starts at its own offset and
+--                 wraps around), e.g. distinct tokens for introspection. Without
+--                 it the request is static (formatted once by wrk)
 -- done() also prints exact latency percentiles from wrk's histogram
 -- ("bench_latency_us: p50=.. p90=.. p99=.."), finer than wrk's own text.
 wrk.method = os.getenv("BENCH_METHOD") or "POST"
@@ -33,13 +37,33 @@ if match == "" then match = nil end
 
 local threads = {}
 function setup(thread)
+  thread:set("tid", #threads)
   table.insert(threads, thread)
 end
+
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file == "" then body_file = nil end
 
 function init(args)
   ok = 0
   errors = 0
   statuses = {}
+  if body_file then
+    bodies = {}
+    for line in io.lines(body_file) do
+      if line ~= "" then bodies[#bodies + 1] = line end
+    end
+    if #bodies == 0 then error("BENCH_BODY_FILE " .. body_file .. " is empty") end
+    local n = tonumber(os.getenv("BENCH_THREADS") or "1") or 1
+    nextb = (tid * math.floor(#bodies / n)) % #bodies
+  end
+end
+
+if body_file then
+  function request()
+    nextb = nextb % #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[nextb])
+  end
 end
 
 function response(status, headers, body)

@@ -5,7 +5,7 @@
 -- A failed request loses its token (it cannot be known which one it was), so
 -- seed more tokens than connections per thread.
 --
--- Environment (set by bench/run.sh):
+-- Environment (set per run by bench/lib/measure.mjs):
 --   REFRESH_TOKENS_IN   file with one refresh token per line; line i goes to
 --                       thread (i mod BENCH_THREADS)
 --   BENCH_THREADS       wrk's -t

@@ -1,4 +1,4 @@
-// node-oidc-provider peer for the Keycard benchmark (bench/run.sh).
+// node-oidc-provider peer for the Keycard benchmark (bench/phases/peer.mjs).
 //
 // A single node process (no cluster): this is how node-oidc-provider is
 // usually deployed per instance. One confidential client doing
