@@ -58,7 +58,7 @@ export const PHOTOS_SCOPES = 'photos:read orders:write';
 
 export async function seedPhotos(cfg, dbUrl) {
   await kc(cfg, dbUrl, ['api', 'add', AUDIENCE, '--scope', PHOTOS_SCOPES, '--json']);
-  const c = await addClient(cfg, dbUrl, 'photos-api', ['--confidential', '--grant', 'client_credentials', '--audience', AUDIENCE, '--scope', PHOTOS_SCOPES]);
+  const c = await addClient(cfg, dbUrl, 'photos-api', ['--confidential', '--grant', 'client_credentials', '--audience', AUDIENCE, '--resource-server', AUDIENCE, '--scope', PHOTOS_SCOPES]);
   if (!c.secret) throw new Error('client add photos-api printed no client_secret');
   return c;
 }

@@ -25,6 +25,8 @@ pub(crate) struct FileConfig {
     pub(crate) access_token_ttl: Option<i64>,
     pub(crate) refresh_token_ttl: Option<i64>,
     pub(crate) session_ttl: Option<i64>,
+    pub(crate) grant_ttl: Option<i64>,
+    pub(crate) key_rotation_days: Option<i64>,
     pub(crate) log_format: Option<String>,
     /// Path of the file holding the key that encrypts signing keys at rest.
     pub(crate) master_key_file: Option<PathBuf>,
@@ -97,6 +99,21 @@ pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Se
         s.session_ttl_secs,
         "session_ttl",
     )?;
+    s.grant_ttl_secs = ttl(
+        args.grant_ttl,
+        file.grant_ttl,
+        s.grant_ttl_secs,
+        "grant_ttl",
+    )?;
+    if s.grant_ttl_secs < s.refresh_token_ttl_secs {
+        anyhow::bail!("grant_ttl must be at least refresh_token_ttl");
+    }
+    match args.key_rotation_days.or(file.key_rotation_days) {
+        Some(0) => s.key_rotation_secs = None,
+        Some(d) if (1..=3650).contains(&d) => s.key_rotation_secs = Some(d * 24 * 3600),
+        Some(_) => anyhow::bail!("key_rotation_days must be 0 (off) or 1 to 3650"),
+        None => {}
+    }
     Ok(s)
 }
 

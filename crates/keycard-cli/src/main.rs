@@ -110,8 +110,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::ConfigCheck(args) => config_check::run(&db_url, &file, &args),
         Cmd::Backup(args) => backup::run(&db_url, &file, &args, json).await,
         Cmd::Migrate => migrate::run(&db_url, json).await,
-        Cmd::User(c) => user::run(&cmd::open_store(&db_url, true).await?, c, json).await,
-        Cmd::Client(c) => client::run(&cmd::open_store(&db_url, true).await?, c, json).await,
+        Cmd::User(c) => {
+            let store = cmd::open_store(&db_url, true).await?;
+            user::run(&store, c, cmd::revocation_now(&file)?, json).await
+        }
+        Cmd::Client(c) => {
+            let store = cmd::open_store(&db_url, true).await?;
+            client::run(&store, c, cmd::revocation_now(&file)?, json).await
+        }
         Cmd::Api(c) => api::run(&cmd::open_store(&db_url, true).await?, c, json).await,
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;

@@ -57,31 +57,49 @@ impl AuthorizeRequest {
     }
 }
 
-/// Stage one: the parameters whose errors are never redirected.
-pub fn parse_client(params: &Params) -> Result<ClientId, AuthorizeError> {
+/// Stage one: the parameters whose errors are never redirected. `repeated` are the names that
+/// appeared more than once ([`Params::parse_keep_first`]): a repeated `client_id` or
+/// `redirect_uri` can never be trusted to redirect to.
+pub fn parse_client(params: &Params, repeated: &[String]) -> Result<ClientId, AuthorizeError> {
+    if let Some(name) = repeated
+        .iter()
+        .find(|n| *n == "client_id" || *n == "redirect_uri")
+    {
+        return Err(AuthorizeError::ShowToUser(Params::repeated_error(name)));
+    }
     let id = params.get("client_id").ok_or_else(|| {
         AuthorizeError::ShowToUser(OAuthError::invalid_request("client_id is missing"))
     })?;
     ClientId::parse_strict(id).map_err(AuthorizeError::ShowToUser)
 }
 
-/// Stage two: given the loaded client, select the redirect URI and validate the rest.
+/// Stage two: given the loaded client, select the redirect URI and validate the rest. Another
+/// repeated parameter is an `invalid_request` sent back to the client (RFC 6749 §4.1.2.1).
 pub fn parse_request(
     params: &Params,
+    repeated: &[String],
     client: &Client,
     api_lookup: &dyn Fn(&Audience) -> Option<Api>,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     let requested = params.get("redirect_uri");
-    let redirect_uri = crate::redirect::select(&client.redirect_uris, requested)
+    // The loopback port may vary only for native apps, which are public clients.
+    let any_port = !client.is_confidential();
+    let redirect_uri = crate::redirect::select(&client.redirect_uris, requested, any_port)
         .map_err(AuthorizeError::ShowToUser)?;
     // From here on the redirect URI is trusted, so errors go back to the client, with `state`
-    // echoed only if it is itself acceptable.
-    let state = params.get("state").and_then(|s| State::parse(s).ok());
+    // echoed only if it is itself acceptable (and not one of two).
+    let state = params
+        .get("state")
+        .filter(|_| !repeated.iter().any(|n| n == "state"))
+        .and_then(|s| State::parse(s).ok());
     let fail = |error: OAuthError| AuthorizeError::RedirectToClient {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         error,
     };
+    if let Some(name) = repeated.first() {
+        return Err(fail(Params::repeated_error(name)));
+    }
     if let Some(s) = params.get("state") {
         State::parse(s).map_err(fail)?;
     }
@@ -195,21 +213,37 @@ pub enum Decision {
     Fail(OAuthError),
 }
 
-/// Decides the next step. `authenticated_in_this_request` is true right after the user typed
-/// the password for this very request, which satisfies `prompt=login` and `max_age`.
-pub fn decide(
-    req: &AuthorizeRequest,
-    session: Option<SessionView>,
-    authenticated_in_this_request: bool,
-    consented_scope: Option<&ScopeSet>,
-    first_party: bool,
-    consented_in_this_request: bool,
-    now: UnixTime,
-) -> Decision {
-    let needs_login = match session {
+/// What [`decide`] looks at besides the request.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub client: &'a Client,
+    pub session: Option<SessionView>,
+    /// The user typed the password for this very request, which satisfies `prompt=login` and
+    /// `max_age`.
+    pub authenticated_now: bool,
+    /// What the user approved for this client and API before.
+    pub consented_scope: Option<&'a ScopeSet>,
+    /// The user approved this very request.
+    pub consented_now: bool,
+    pub now: UnixTime,
+}
+
+/// Decides the next step.
+///
+/// A remembered consent and first-party status count only when the request proves the
+/// client's identity ([`Client::identity_assured_for`]): for a public client on a loopback or
+/// private-use redirect URI, any local program could be asking, so the user is asked every
+/// time (RFC 8252 §8.6; OAuth 2.1 §7.3.1) and `prompt=none` gets `consent_required`.
+pub fn decide(req: &AuthorizeRequest, cx: &Context<'_>) -> Decision {
+    let needs_login = match cx.session {
         None => true,
-        Some(_) if authenticated_in_this_request => false,
-        Some(s) => req.prompt.login || req.max_age.is_some_and(|m| m.is_exceeded(s.auth_time, now)),
+        Some(_) if cx.authenticated_now => false,
+        Some(s) => {
+            req.prompt.login
+                || req
+                    .max_age
+                    .is_some_and(|m| m.is_exceeded(s.auth_time, cx.now))
+        }
     };
     if needs_login {
         return if req.prompt.none {
@@ -218,9 +252,10 @@ pub fn decide(
             Decision::Login
         };
     }
-    let covered = consented_scope.is_some_and(|c| req.scope.is_subset(c));
-    let needs_consent =
-        !consented_in_this_request && (req.prompt.consent || (!first_party && !covered));
+    let assured = cx.client.identity_assured_for(&req.redirect_uri);
+    let first_party = cx.client.first_party && assured;
+    let covered = assured && cx.consented_scope.is_some_and(|c| req.scope.is_subset(c));
+    let needs_consent = !cx.consented_now && (req.prompt.consent || (!first_party && !covered));
     if needs_consent {
         return if req.prompt.none {
             Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired))
@@ -246,6 +281,10 @@ mod tests {
             scopes: ScopeSet::parse("openid profile email offline_access photos:read").unwrap(),
             audiences: vec![Audience::parse("https://api.example.com").unwrap()],
             first_party: false,
+            resource_servers: vec![],
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         }
     }
 
@@ -263,15 +302,18 @@ mod tests {
     /// Runs both stages on a query string and returns the error code and where it goes.
     fn check(query: &str) -> Result<AuthorizeRequest, (bool, ErrorCode)> {
         let c = client(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
-        let p = Params::parse(query.as_bytes()).map_err(|e| (false, e.code))?;
-        parse_client(&p).map_err(|e| match e {
+        let (p, repeated) =
+            Params::parse_keep_first(query.as_bytes()).map_err(|e| (false, e.code))?;
+        parse_client(&p, &repeated).map_err(|e| match e {
             AuthorizeError::ShowToUser(e) => (false, e.code),
             AuthorizeError::RedirectToClient { error, .. } => (true, error.code),
         })?;
-        parse_request(&p, &c, &apis).map_err(|e| match e {
+        parse_request(&p, &repeated, &c, &apis).map_err(|e| match e {
             AuthorizeError::ShowToUser(e) => (false, e.code),
             AuthorizeError::RedirectToClient { error, state, .. } => {
-                assert_eq!(state.as_ref().map(State::as_str), Some("xyz"));
+                // `state` is echoed whenever it is itself acceptable.
+                let want = query.contains("state=xyz").then_some("xyz");
+                assert_eq!(state.as_ref().map(State::as_str), want);
                 (true, error.code)
             }
         })
@@ -341,10 +383,27 @@ mod tests {
                 &format!("{OK}&request=eyJ"),
                 Some((true, RequestNotSupported)),
             ),
+            // RFC 6749 §4.1.2.1: once the client and redirect URI are known to be good, a
+            // repeated parameter is an error redirect; a repeated redirect URI never redirects.
             (
                 "repeated param",
-                &format!("{OK}&state=again"),
+                &format!("{OK}&scope=openid"),
+                Some((true, InvalidRequest)),
+            ),
+            (
+                "repeated redirect_uri",
+                &format!("{OK}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"),
                 Some((false, InvalidRequest)),
+            ),
+            (
+                "repeated client_id",
+                &format!("{OK}&client_id=app"),
+                Some((false, InvalidRequest)),
+            ),
+            (
+                "state over 512 bytes",
+                &OK.replace("state=xyz", &format!("state={}", "x".repeat(513))),
+                Some((true, InvalidRequest)),
             ),
             (
                 "api scope with audience",
@@ -365,7 +424,7 @@ mod tests {
     fn rfc6749_s4_1_2_1_unauthorized_client_without_code_grant() {
         let c = client(vec![GrantType::ClientCredentials]);
         let p = Params::parse(OK.as_bytes()).unwrap();
-        match parse_request(&p, &c, &apis) {
+        match parse_request(&p, &[], &c, &apis) {
             Err(AuthorizeError::RedirectToClient { error, .. }) => {
                 assert_eq!(error.code, ErrorCode::UnauthorizedClient)
             }
@@ -373,11 +432,95 @@ mod tests {
         }
     }
 
+    /// `decide` for a confidential client (whose identity is proven), first-party or not.
+    fn decide(
+        req: &AuthorizeRequest,
+        session: Option<SessionView>,
+        authenticated_now: bool,
+        consented_scope: Option<&ScopeSet>,
+        first_party: bool,
+        consented_now: bool,
+        now: UnixTime,
+    ) -> Decision {
+        let mut c = client(vec![GrantType::AuthorizationCode]);
+        c.secret_hash = Some(crate::ClientSecret::parse("s").unwrap().hash());
+        c.first_party = first_party;
+        super::decide(
+            req,
+            &Context {
+                client: &c,
+                session,
+                authenticated_now,
+                consented_scope,
+                consented_now,
+                now,
+            },
+        )
+    }
+
+    #[test]
+    fn oidc_core_s3_1_2_1_max_age_zero_forces_a_login_within_the_second() {
+        let p = Params::parse(OK.as_bytes()).unwrap();
+        let mut req =
+            parse_request(&p, &[], &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
+        req.max_age = Some(MaxAge::parse("0").unwrap());
+        let now = UnixTime(1_000);
+        let s = Some(SessionView { auth_time: now });
+        let consented = ScopeSet::parse("openid").unwrap();
+        assert_eq!(
+            decide(&req, s, false, Some(&consented), true, false, now),
+            Decision::Login
+        );
+        assert_eq!(
+            decide(&req, s, true, Some(&consented), true, false, now),
+            Decision::IssueCode
+        );
+    }
+
+    #[test]
+    fn rfc8252_s8_6_public_clients_on_loopback_are_asked_every_time() {
+        let mut c = client(vec![GrantType::AuthorizationCode]);
+        c.redirect_uris = vec![RedirectUri::register("http://127.0.0.1/cb").unwrap()];
+        c.first_party = true;
+        let q = OK.replace(
+            "https%3A%2F%2Fapp.example.com%2Fcb",
+            "http%3A%2F%2F127.0.0.1%3A51000%2Fcb",
+        ) + "&prompt=none";
+        let p = Params::parse(q.as_bytes()).unwrap();
+        let req = parse_request(&p, &[], &c, &apis).unwrap();
+        let now = UnixTime(1_000);
+        let consented = ScopeSet::parse("openid").unwrap();
+        let cx = Context {
+            client: &c,
+            session: Some(SessionView {
+                auth_time: UnixTime(900),
+            }),
+            authenticated_now: false,
+            consented_scope: Some(&consented),
+            consented_now: false,
+            now,
+        };
+        assert_eq!(
+            super::decide(&req, &cx),
+            Decision::Fail(OAuthError::bare(ErrorCode::ConsentRequired))
+        );
+        // The same client on its claimed https URI is honoured.
+        let mut https = c.clone();
+        https.redirect_uris = vec![RedirectUri::register("https://app.example.com/cb").unwrap()];
+        let p = Params::parse(format!("{OK}&prompt=none").as_bytes()).unwrap();
+        let req = parse_request(&p, &[], &https, &apis).unwrap();
+        let cx = Context {
+            client: &https,
+            ..cx
+        };
+        assert_eq!(super::decide(&req, &cx), Decision::IssueCode);
+    }
+
     #[test]
     fn oidc_core_s3_1_2_1_prompt_and_max_age_decisions() {
         let p = Params::parse(OK.as_bytes()).unwrap();
         let mut req =
-            parse_request(&p, &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
+            parse_request(&p, &[], &client(vec![GrantType::AuthorizationCode]), &apis).unwrap();
         let now = UnixTime(1_000);
         let s = Some(SessionView {
             auth_time: UnixTime(900),

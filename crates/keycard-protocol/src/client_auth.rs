@@ -137,6 +137,10 @@ mod tests {
             scopes: ScopeSet::default(),
             audiences: vec![],
             first_party: false,
+            resource_servers: vec![],
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         }
     }
 

@@ -44,6 +44,42 @@ impl Params {
         Ok(Params(map))
     }
 
+    /// Decodes like [`Params::parse`], but a repeated parameter keeps its first value and is
+    /// reported instead of failing the whole request: the authorization endpoint must still
+    /// learn the client and redirect URI to send the `invalid_request` back to (RFC 6749
+    /// §4.1.2.1). The other limits apply as in `parse`.
+    pub fn parse_keep_first(input: &[u8]) -> Result<(Self, Vec<String>), OAuthError> {
+        let mut map = HashMap::new();
+        let mut repeated = Vec::new();
+        for (i, (k, v)) in url::form_urlencoded::parse(input).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            if v.len() > MAX_VALUE_LEN || k.len() > 256 {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} is too long",
+                    safe_name(&k)
+                )));
+            }
+            if v.is_empty() {
+                continue;
+            }
+            if map.contains_key(k.as_ref()) {
+                if !repeated.iter().any(|r: &String| r == k.as_ref()) {
+                    repeated.push(k.to_string());
+                }
+                continue;
+            }
+            map.insert(k.to_string(), v.into_owned());
+        }
+        Ok((Params(map), repeated))
+    }
+
+    /// The error for a repeated parameter (OAuth 2.1 §3.1).
+    pub fn repeated_error(name: &str) -> OAuthError {
+        OAuthError::invalid_request(format!("parameter {} is repeated", safe_name(name)))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
@@ -120,6 +156,17 @@ mod tests {
                 || (0x23..=0x5b).contains(&b)
                 || (0x5d..=0x7e).contains(&b)),
             "{d}"
+        );
+    }
+
+    #[test]
+    fn rfc6749_s4_1_2_1_repeats_are_reported_with_the_first_value_kept() {
+        let (p, rep) = Params::parse_keep_first(b"scope=a&client_id=x&scope=b&scope=c").unwrap();
+        assert_eq!(p.get("scope"), Some("a"));
+        assert_eq!(rep, vec!["scope".to_owned()]);
+        assert_eq!(
+            Params::repeated_error("scope").description.as_deref(),
+            Some("parameter scope is repeated")
         );
     }
 

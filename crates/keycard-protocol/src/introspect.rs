@@ -15,10 +15,11 @@ use crate::time::UnixTime;
 use crate::values::{Audience, ClientId, Issuer, Jti, ScopeSet, Subject};
 
 /// RFC 7662 §4: the authorization server decides who may learn about a token. A token is
-/// visible to the client it was issued to and to the clients registered for one of its
-/// audiences; everyone else is told `{"active": false}`.
+/// visible to the client it was issued to and to the resource servers of one of its audiences
+/// (clients registered with that role); everyone else — including a client merely allowed to
+/// request tokens for the same API — is told `{"active": false}`.
 pub fn is_visible_to(caller: &Client, token_client: &ClientId, token_aud: &[Audience]) -> bool {
-    token_client == &caller.id || caller.audiences.iter().any(|a| token_aud.contains(a))
+    token_client == &caller.id || caller.serves_any(token_aud)
 }
 
 /// An introspection answer. For an inactive token only `active` is meaningful, and only

@@ -34,6 +34,8 @@ pub struct GrantFacts<'a> {
     pub auth_time: UnixTime,
     pub sid: Option<&'a SessionId>,
     pub nonce: Option<&'a Nonce>,
+    /// The grant's absolute end: no refresh token outlives it.
+    pub expires_at: Option<UnixTime>,
 }
 
 /// Everything [`user_tokens`] needs to decide.
@@ -119,7 +121,7 @@ pub fn user_tokens(r: &UserTokenRequest<'_>) -> UserTokens {
         && r.client.allows(GrantType::RefreshToken))
     .then(|| RefreshPlan {
         scope: r.refresh_scope.clone(),
-        expires_at: r.now.plus(r.lifetimes.refresh_token),
+        expires_at: bounded(r.now.plus(r.lifetimes.refresh_token), r.grant.expires_at),
     });
     UserTokens {
         access,
@@ -127,6 +129,12 @@ pub fn user_tokens(r: &UserTokenRequest<'_>) -> UserTokens {
         refresh,
         expires_in: ttl,
     }
+}
+
+/// A refresh token's expiry: the inactivity bound, never past the grant's absolute end
+/// (ASVS 10.4.8: rotation must not let a grant slide forever).
+fn bounded(inactivity: UnixTime, absolute: Option<UnixTime>) -> UnixTime {
+    absolute.map_or(inactivity, |a| inactivity.min(a))
 }
 
 /// An id token's audience is the client (OIDC Core §2). Client ids are at most 255 bytes, well
@@ -179,6 +187,10 @@ mod tests {
             scopes: ScopeSet::parse("openid profile offline_access photos:read").unwrap(),
             audiences: vec![Audience::parse("https://api.example.com").unwrap()],
             first_party: false,
+            resource_servers: vec![],
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         }
     }
 
@@ -309,6 +321,7 @@ mod tests {
                     auth_time: UnixTime(900),
                     sid: Some(&sid),
                     nonce: Some(&nonce),
+                    expires_at: None,
                 },
                 api: c.api.then_some(&api),
                 scope: &scope,
@@ -339,6 +352,37 @@ mod tests {
                 assert_eq!(r.scope, scope);
             }
         }
+    }
+
+    #[test]
+    fn asvs_10_4_8_refresh_tokens_never_outlive_the_grant() {
+        let client = client(vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        let scope = ScopeSet::parse("openid offline_access").unwrap();
+        let (grant_id, user) = (GrantId::parse("g").unwrap(), UserId::parse("u").unwrap());
+        let issuer = issuer();
+        let request = |end: Option<i64>| UserTokenRequest {
+            issuer: &issuer,
+            client: &client,
+            grant: GrantFacts {
+                id: &grant_id,
+                user: &user,
+                auth_time: UnixTime(0),
+                sid: None,
+                nonce: None,
+                expires_at: end.map(UnixTime),
+            },
+            api: None,
+            scope: &scope,
+            refresh_scope: &scope,
+            profile: None,
+            jti_random: "r",
+            now: UnixTime(1_000),
+            lifetimes: LIFETIMES,
+        };
+        let expiry = |end| user_tokens(&request(end)).refresh.unwrap().expires_at;
+        assert_eq!(expiry(None), UnixTime(1_000 + 86_400));
+        assert_eq!(expiry(Some(5_000)), UnixTime(5_000));
+        assert_eq!(expiry(Some(1_000_000)), UnixTime(1_000 + 86_400));
     }
 
     #[test]

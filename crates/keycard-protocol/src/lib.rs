@@ -34,6 +34,7 @@ pub mod client_auth;
 pub mod discovery;
 pub mod introspect;
 pub mod issue;
+pub mod revocation;
 pub mod token;
 
 pub mod wire;

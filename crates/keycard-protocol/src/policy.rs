@@ -51,8 +51,44 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub audiences: Vec<Audience>,
-    /// First-party clients skip the consent page (like Auth0's "skip consent").
+    /// First-party clients skip the consent page (like Auth0's "skip consent"); only
+    /// confidential clients can be first-party (OAuth 2.1 §7.3.1: a public client's identity is
+    /// not proven).
     pub first_party: bool,
+    /// The APIs this client is a resource server for: it may introspect tokens for them
+    /// (RFC 7662 §4). Requesting tokens for an API (`audiences`) is not enough.
+    pub resource_servers: Vec<Audience>,
+    /// May read the revocation feed.
+    pub feed: bool,
+    /// Where RP-initiated logout may send the browser back to (OIDC RP-Initiated Logout §3),
+    /// matched exactly.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Where back-channel logout tokens go (OIDC Back-Channel Logout §2.2).
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// A client's back-channel logout registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    /// An absolute https URI (http only on loopback), without a fragment.
+    pub uri: String,
+    /// Whether logout tokens must carry `sid`.
+    pub session_required: bool,
+}
+
+impl BackchannelLogout {
+    /// Validates the URI for registration: the same rules as a redirect URI, minus the
+    /// private-use schemes (it is called by the server, not a browser).
+    pub fn register(uri: &str, session_required: bool) -> Result<BackchannelLogout, String> {
+        let checked = RedirectUri::register(uri)?;
+        if !(uri.starts_with("https://") || uri.starts_with("http://")) {
+            return Err("the back-channel logout URI must be http(s)".into());
+        }
+        Ok(BackchannelLogout {
+            uri: checked.as_str().to_owned(),
+            session_required,
+        })
+    }
 }
 
 impl Client {
@@ -62,6 +98,20 @@ impl Client {
 
     pub fn allows(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
+    }
+
+    /// Whether an authorization request to `redirect_uri` proves this client's identity, so a
+    /// remembered consent or first-party status may be honoured without asking (OAuth 2.1
+    /// §7.3.1; RFC 8252 §8.6): a confidential client always; a public client only for a
+    /// claimed https URI — a loopback port or a private-use scheme can be taken by any local
+    /// program.
+    pub fn identity_assured_for(&self, redirect_uri: &RedirectUri) -> bool {
+        self.is_confidential() || redirect_uri.is_https()
+    }
+
+    /// Whether this client is a resource server for one of these audiences.
+    pub fn serves_any(&self, aud: &[Audience]) -> bool {
+        self.resource_servers.iter().any(|a| aud.contains(a))
     }
 
     /// Whether this client may request tokens for `audience`.
@@ -231,6 +281,10 @@ mod tests {
             scopes: ScopeSet::parse("openid read write").unwrap(),
             audiences: vec![Audience::parse("https://api.example.com").unwrap()],
             first_party: false,
+            resource_servers: vec![],
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         }
     }
 

@@ -34,10 +34,15 @@ impl RedirectUri {
         match url.scheme() {
             "https" => {}
             "http" => {
-                let loopback = matches!(
-                    url.host_str(),
-                    Some("127.0.0.1") | Some("[::1]") | Some("localhost")
-                );
+                // RFC 8252 §8.3: loopback by IP literal, never `localhost`, which a resolver or a
+                // hosts file may send elsewhere.
+                if url.host_str() == Some("localhost") {
+                    return Err(
+                        "use http://127.0.0.1 or http://[::1] instead of localhost (RFC 8252 §8.3)"
+                            .into(),
+                    );
+                }
+                let loopback = matches!(url.host_str(), Some("127.0.0.1") | Some("[::1]"));
                 if !loopback {
                     return Err("http redirect URIs are allowed only for loopback hosts".into());
                 }
@@ -81,11 +86,35 @@ impl RedirectUri {
         &self.0
     }
 
-    /// Whether `requested` names this registered URI (exact match, loopback port exception).
-    pub fn matches(&self, requested: &str) -> bool {
+    /// Whether `requested` names this registered URI exactly, or — for native apps (public
+    /// clients, RFC 8252 §7.3) — differs only in the port of a loopback IP literal.
+    pub fn matches_for(&self, requested: &str, any_loopback_port: bool) -> bool {
         if self.0 == requested {
             return true;
         }
+        any_loopback_port && self.matches_loopback(requested)
+    }
+
+    /// Whether `requested` names this registered URI (exact match, loopback port exception).
+    pub fn matches(&self, requested: &str) -> bool {
+        self.matches_for(requested, true)
+    }
+
+    /// Whether this is an http loopback URI (a native app's listener, RFC 8252 §7.3).
+    pub fn is_loopback(&self) -> bool {
+        LOOPBACK_PREFIXES
+            .iter()
+            .any(|p| strip_loopback(&self.0, p).is_some())
+    }
+
+    /// Whether the browser is sent here over https, so only the real origin can receive what
+    /// is sent (a claimed https URI identifies a client; a loopback port or a private-use
+    /// scheme does not, RFC 8252 §8.6).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    fn matches_loopback(&self, requested: &str) -> bool {
         for prefix in LOOPBACK_PREFIXES {
             if let (Some(reg_rest), Some(req_rest)) = (
                 strip_loopback(&self.0, prefix),
@@ -125,16 +154,20 @@ fn strip_loopback<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Picks the redirect URI for an authorization request (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.1):
 /// the requested one if it matches a registration; with none requested, the only registered URI.
+///
+/// The loopback port may vary only for public clients (RFC 8252 §7.3 is about native apps); a
+/// confidential web client registered with a loopback URI gets exact matching.
 pub fn select(
     registered: &[RedirectUri],
     requested: Option<&str>,
+    any_loopback_port: bool,
 ) -> Result<RedirectUri, OAuthError> {
     match requested {
         // The requested string, not the registered one: on loopback the port may differ, and
         // the code must be sent to the port the app listens on.
         Some(r) => registered
             .iter()
-            .find(|u| u.matches(r))
+            .find(|u| u.matches_for(r, any_loopback_port))
             .map(|_| RedirectUri(r.to_owned()))
             .ok_or_else(|| {
                 OAuthError::invalid_request("redirect_uri is not registered for this client")
@@ -206,16 +239,29 @@ mod tests {
         assert!(RedirectUri::register("com.example.app:/cb").is_ok());
         assert!(RedirectUri::register("https://u:p@a.example/cb").is_err());
         assert!(RedirectUri::register("/relative").is_err());
-        assert!(RedirectUri::register("http://localhost:3000/cb").is_ok());
+        assert!(RedirectUri::register("http://127.0.0.1:3000/cb").is_ok());
+        // RFC 8252 §8.3: the IP literal, never `localhost`.
+        assert!(RedirectUri::register("http://localhost:3000/cb").is_err());
     }
 
     #[test]
     fn rfc6749_s3_1_2_3_redirect_uri_may_be_omitted_only_with_one_registration() {
         let one = [reg("https://a.example/cb")];
-        assert_eq!(select(&one, None).unwrap().as_str(), "https://a.example/cb");
+        assert_eq!(
+            select(&one, None, true).unwrap().as_str(),
+            "https://a.example/cb"
+        );
         let two = [reg("https://a.example/cb"), reg("https://a.example/cb2")];
-        assert!(select(&two, None).is_err());
-        assert!(select(&two, Some("https://a.example/cb3")).is_err());
+        assert!(select(&two, None, true).is_err());
+        assert!(select(&two, Some("https://a.example/cb3"), true).is_err());
+    }
+
+    #[test]
+    fn rfc8252_s7_3_the_port_varies_only_for_native_apps() {
+        let reg = [reg("http://127.0.0.1:8788/callback")];
+        assert!(select(&reg, Some("http://127.0.0.1:8789/callback"), true).is_ok());
+        assert!(select(&reg, Some("http://127.0.0.1:8789/callback"), false).is_err());
+        assert!(select(&reg, Some("http://127.0.0.1:8788/callback"), false).is_ok());
     }
 
     proptest! {

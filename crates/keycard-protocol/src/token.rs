@@ -86,16 +86,17 @@ impl TokenRequest {
 /// Checks the grant type against the client (RFC 6749 §5.2 `unauthorized_client`;
 /// OAuth 2.1 §4.2: client credentials only for confidential clients).
 pub fn check_grant_allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    // A public client cannot authenticate, so for client credentials it is not a client at
+    // all: 401 `invalid_client`, not `unauthorized_client` (RFC 6749 §5.2).
+    if grant == GrantType::ClientCredentials && !client.is_confidential() {
+        return Err(OAuthError::invalid_client(
+            "client credentials need an authenticated confidential client",
+        ));
+    }
     if !client.allows(grant) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use this grant type",
-        ));
-    }
-    if grant == GrantType::ClientCredentials && !client.is_confidential() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "client credentials need a confidential client",
         ));
     }
     Ok(())
@@ -152,10 +153,12 @@ pub fn check_code(
 }
 
 /// RFC 6749 §6 and RFC 9700 §4.14.2: the refresh token belongs to this client, has not
-/// expired, and any requested scope is within the original grant (no widening).
+/// expired (nor has its grant's absolute end passed), and any requested scope is within the
+/// original grant (no widening).
 pub fn check_refresh(
     token_client_id: &ClientId,
     token_expires_at: UnixTime,
+    grant_expires_at: Option<UnixTime>,
     granted: &ScopeSet,
     client_id: &ClientId,
     requested: Option<&ScopeSet>,
@@ -168,6 +171,11 @@ pub fn check_refresh(
     }
     if now >= token_expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    if grant_expires_at.is_some_and(|end| now >= end) {
+        return Err(OAuthError::invalid_grant(
+            "the grant has reached its absolute lifetime; sign in again",
+        ));
     }
     match requested {
         Some(r) if !r.is_subset(granted) => Err(OAuthError::invalid_scope(
@@ -247,6 +255,10 @@ mod tests {
             scopes: ScopeSet::default(),
             audiences: vec![],
             first_party: false,
+            resource_servers: vec![],
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         }
     }
 
@@ -286,7 +298,7 @@ mod tests {
             check_grant_allowed(&public, GrantType::ClientCredentials)
                 .unwrap_err()
                 .code,
-            ErrorCode::UnauthorizedClient
+            ErrorCode::InvalidClient
         );
         assert_eq!(
             check_grant_allowed(&confidential(), GrantType::RefreshToken)
@@ -342,27 +354,72 @@ mod tests {
         let other = ClientId::parse("other").unwrap();
         let wide = ScopeSet::parse("openid admin").unwrap();
         assert_eq!(
-            check_refresh(&id, UnixTime(10), &granted, &id, Some(&wide), UnixTime(1))
-                .unwrap_err()
-                .code,
+            check_refresh(
+                &id,
+                UnixTime(10),
+                None,
+                &granted,
+                &id,
+                Some(&wide),
+                UnixTime(1)
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::InvalidScope
         );
         let narrow = ScopeSet::parse("openid").unwrap();
         assert_eq!(
-            check_refresh(&id, UnixTime(10), &granted, &id, Some(&narrow), UnixTime(1)).unwrap(),
+            check_refresh(
+                &id,
+                UnixTime(10),
+                None,
+                &granted,
+                &id,
+                Some(&narrow),
+                UnixTime(1)
+            )
+            .unwrap(),
             narrow
         );
         assert_eq!(
-            check_refresh(&other, UnixTime(10), &granted, &id, None, UnixTime(1))
+            check_refresh(&other, UnixTime(10), None, &granted, &id, None, UnixTime(1))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidGrant
         );
         assert_eq!(
-            check_refresh(&id, UnixTime(10), &granted, &id, None, UnixTime(10))
+            check_refresh(&id, UnixTime(10), None, &granted, &id, None, UnixTime(10))
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn asvs_10_4_8_a_grant_past_its_absolute_end_cannot_refresh() {
+        let granted = ScopeSet::parse("openid offline_access").unwrap();
+        let id = ClientId::parse("app").unwrap();
+        let r = check_refresh(
+            &id,
+            UnixTime(100),
+            Some(UnixTime(50)),
+            &granted,
+            &id,
+            None,
+            UnixTime(50),
+        );
+        assert_eq!(r.unwrap_err().code, ErrorCode::InvalidGrant);
+        assert!(
+            check_refresh(
+                &id,
+                UnixTime(100),
+                Some(UnixTime(51)),
+                &granted,
+                &id,
+                None,
+                UnixTime(50)
+            )
+            .is_ok()
         );
     }
 

@@ -11,8 +11,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::OAuthError;
 
-/// Largest length accepted for identifier-like parameters (client_id, state, nonce, ...).
+/// Largest length accepted for identifier-like parameters.
 pub const MAX_PARAM_LEN: usize = 2048;
+
+/// Largest `state` and `nonce` accepted: they are stored with every pending login, so an
+/// unauthenticated request must not be able to make that row large. 512 bytes holds any
+/// random value or signed state an app needs (conformance suites send 300-odd).
+pub const MAX_STATE_LEN: usize = 512;
 
 fn check_len(name: &'static str, s: &str, max: usize) -> Result<(), OAuthError> {
     if s.is_empty() {
@@ -102,11 +107,11 @@ string_value!(
 );
 string_value!(
     /// `state` (RFC 6749 §4.1.1): opaque to the server, echoed verbatim.
-    State, "state", MAX_PARAM_LEN
+    State, "state", MAX_STATE_LEN
 );
 string_value!(
     /// `nonce` (OIDC Core §3.1.2.1): echoed in the id token.
-    Nonce, "nonce", MAX_PARAM_LEN
+    Nonce, "nonce", MAX_STATE_LEN
 );
 string_value!(
     /// An audience: the identifier of a registered API (RFC 8707 `resource`, Auth0 `audience`,
@@ -187,6 +192,17 @@ impl ClientId {
             ));
         }
         Ok(id)
+    }
+}
+
+impl Username {
+    /// The form usernames are compared in: RFC 8265 §3.3 (UsernameCaseMapped) — width and
+    /// compatibility mapping (NFKC), then Unicode lower case, then NFC — so `Alice`, `alice`
+    /// and `ＡＬＩＣＥ` are one account, for uniqueness, lookup and login throttling alike.
+    pub fn folded(&self) -> String {
+        use unicode_normalization::UnicodeNormalization as _;
+        let mapped: String = self.0.nfkc().collect();
+        mapped.to_lowercase().nfc().collect()
     }
 }
 
@@ -456,8 +472,10 @@ impl MaxAge {
     }
 
     /// Whether a session authenticated at `auth_time` is too old at `now`.
+    /// `max_age=0` always is (OIDC Core §3.1.2.1: it means `prompt=login`), even within the
+    /// second the user signed in.
     pub fn is_exceeded(self, auth_time: crate::UnixTime, now: crate::UnixTime) -> bool {
-        now.secs().saturating_sub(auth_time.secs()) > self.0
+        self.0 == 0 || now.secs().saturating_sub(auth_time.secs()) > self.0
     }
 }
 
@@ -502,6 +520,17 @@ mod tests {
         assert!(Scope::parse("a\\b").is_err());
         assert!(Scope::parse("a\"b").is_err());
         assert!(Scope::parse("read:photos").is_ok());
+    }
+
+    #[test]
+    fn rfc8265_s3_3_usernames_fold_case_and_width() {
+        let f = |s: &str| Username::parse(s).unwrap().folded();
+        assert_eq!(f("Alice"), "alice");
+        assert_eq!(f("ＡＬＩＣＥ"), "alice");
+        assert_eq!(f("ÉMILE"), f("émile"));
+        // A decomposed accent folds like the composed one.
+        assert_eq!(f("E\u{301}mile"), f("Émile"));
+        assert_ne!(f("alice"), f("alice2"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use keycard_protocol::client_auth::ClientAuth;
 use keycard_protocol::form::Params;
 use keycard_protocol::policy::Client;
 use keycard_protocol::{OAuthError, UserId};
-use keycard_store::{Store, StoreError};
+use keycard_store::{RevocationQuery, Store, StoreError};
 use keycard_validate::AccessToken;
 
 use crate::app::App;
@@ -60,8 +60,9 @@ pub(crate) fn verified_access_token<S: Store>(app: &App<S>, token: &str) -> Opti
     app.keys.current().verifier.verify(token, app.now()).ok()
 }
 
-/// Whether a verified token has since been revoked: by `jti`, through its grant, or — with
-/// `check_user` — because its user is disabled or gone. Machine tokens have no user.
+/// Whether a verified token has since been revoked: by `jti`, through its grant, because its
+/// client is gone or was re-created, or — with `check_user` — because its user is disabled,
+/// gone, or had every sign-in ended since (a password change). Machine tokens have no user.
 pub(crate) async fn is_revoked<S: Store>(
     app: &App<S>,
     token: &AccessToken,
@@ -69,7 +70,14 @@ pub(crate) async fn is_revoked<S: Store>(
 ) -> Result<bool, StoreError> {
     let user: Option<UserId> =
         (check_user && !token.is_machine()).then(|| token.sub().to_user_id());
+    let grant = jti_grant(token.jti());
     app.store
-        .access_token_revoked(token.jti(), jti_grant(token.jti()).as_ref(), user.as_ref())
+        .access_token_revoked(&RevocationQuery {
+            jti: token.jti(),
+            grant: grant.as_ref(),
+            user: user.as_ref(),
+            client: token.client_id(),
+            iat: token.iat(),
+        })
         .await
 }

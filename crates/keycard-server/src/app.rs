@@ -5,13 +5,16 @@
 //! [`spawn_background`] starts the key reload and the janitor. Handlers read time through
 //! [`App::now`], never the system clock.
 
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use keycard_protocol::policy::{Api, Client};
 use keycard_protocol::{Audience, ClientId, Clock, Kid, UnixTime};
-use keycard_store::{Store, StoreError};
+use keycard_store::{Revocation, Store, StoreError};
 
 use crate::cache::TtlCache;
 use crate::crypto::MasterKey;
@@ -32,6 +35,9 @@ pub struct App<S: Store> {
     pub(crate) discovery: Bytes,
     clients: TtlCache<Arc<Client>>,
     apis: TtlCache<Arc<Api>>,
+    /// New login transactions per client address (in memory, per node: a bound on what an
+    /// unauthenticated flood can make us write, not an exact count).
+    txn_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl<S: Store> std::fmt::Debug for App<S> {
@@ -79,6 +85,7 @@ impl<S: Store> App<S> {
             passwords: Passwords::new(),
             templates: Templates::new().map_err(StartError::Templates)?,
             discovery,
+            txn_limiter: RateLimiter::keyed(txn_quota(settings.txn_per_minute)),
             clients: TtlCache::new(settings.cache_ttl, 10_000),
             apis: TtlCache::new(settings.cache_ttl, 10_000),
             settings,
@@ -87,6 +94,40 @@ impl<S: Store> App<S> {
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// A revocation made now, mattering as long as any token we signed may live.
+    pub(crate) fn revocation(&self) -> Revocation {
+        let at = self.now();
+        Revocation {
+            at,
+            until: at.plus(self.settings.max_jwt_ttl()),
+        }
+    }
+
+    /// Rotates the signing keys when the active one has signed for `period`; of several
+    /// nodes, the store lets one win. Failures are logged and retried at the next tick.
+    async fn rotate_keys_if_due(&self, period: i64) {
+        let current = self.keys.current();
+        let now = self.now();
+        // The keys in memory say whether it is due; only then is a key generated and the
+        // store asked (which decides between nodes).
+        if now.since(current.active_since) < period {
+            return;
+        }
+        let alg = current.alg();
+        let master = self.keys.master();
+        let max = self.settings.max_jwt_ttl();
+        match crate::keys::rotate(&self.store, master, alg, now, max, Some(period)).await {
+            Ok(true) => tracing::info!("scheduled key rotation: the next key is active"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+        }
+    }
+
+    /// Whether `ip` may start another login transaction now.
+    pub(crate) fn may_start_txn(&self, ip: IpAddr) -> bool {
+        self.txn_limiter.check_key(&ip).is_ok()
     }
 
     /// Re-reads the signing keys now (every node also does it every `Settings::key_reload`);
@@ -121,6 +162,11 @@ impl<S: Store> App<S> {
     }
 }
 
+/// The transaction quota: `per_minute` with a burst of as many (0 means 1).
+fn txn_quota(per_minute: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
+}
+
 /// Starts the background tasks: key reload (rotation by another process) and the janitor.
 pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
     let a = app.clone();
@@ -128,6 +174,9 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
         let mut tick = tokio::time::interval(a.settings.key_reload);
         loop {
             tick.tick().await;
+            if let Some(period) = a.settings.key_rotation_secs {
+                a.rotate_keys_if_due(period).await;
+            }
             if let Err(e) = a.keys.reload(&a.store).await {
                 tracing::warn!(error = %e, "signing key reload failed");
             }
@@ -140,6 +189,7 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
+            a.txn_limiter.retain_recent();
             match a.store.purge_expired(a.now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                 Ok(_) => {}

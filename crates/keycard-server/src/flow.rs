@@ -5,6 +5,8 @@
 //!
 //! Also here: [`current_session`], the SSO session and its user as every page reads them.
 
+use std::net::IpAddr;
+
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use keycard_os::{new_id, new_secret};
@@ -38,18 +40,38 @@ pub(crate) async fn current_session<S: Store>(
     }
 }
 
+/// Where an authorization request stands after one page.
+#[derive(Debug)]
+pub(crate) struct Step<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) req: AuthorizeRequest,
+    /// The transaction, once one was started (the first page starts it).
+    pub(crate) txn: Option<Txn>,
+    pub(crate) session: Option<(Session, User)>,
+    /// The user approved this very request.
+    pub(crate) consented_now: bool,
+}
+
 /// Runs the decision and performs its step: a page, a code, or an error redirect.
 pub(crate) async fn proceed<S: Store>(
     app: &App<S>,
+    ip: IpAddr,
     jar: CookieJar,
-    client: &Client,
-    req: AuthorizeRequest,
-    txn: Option<Txn>,
-    session: Option<(Session, User)>,
-    consented_now: bool,
+    step: Step<'_>,
 ) -> Result<Response, PageError> {
+    let Step {
+        client,
+        req,
+        txn,
+        session,
+        consented_now,
+    } = step;
     let consent = match &session {
-        Some((s, _)) => app.store.consent(&s.user_id, &req.client_id).await?,
+        Some((s, _)) => {
+            app.store
+                .consent(&s.user_id, &req.client_id, req.audience.as_ref())
+                .await?
+        }
         None => None,
     };
     let authenticated_now = match (&txn, &session) {
@@ -61,12 +83,14 @@ pub(crate) async fn proceed<S: Store>(
     });
     let decision = authorize::decide(
         &req,
-        view,
-        authenticated_now,
-        consent.as_ref(),
-        client.first_party,
-        consented_now,
-        app.now(),
+        &authorize::Context {
+            client,
+            session: view,
+            authenticated_now,
+            consented_scope: consent.as_ref(),
+            consented_now,
+            now: app.now(),
+        },
     );
     match decision {
         Decision::Login | Decision::Consent => {
@@ -77,7 +101,12 @@ pub(crate) async fn proceed<S: Store>(
             };
             let (jar, handle) = match txn {
                 Some(t) => (jar, t.handle),
-                None => new_txn(app, jar, &req).await?,
+                None => {
+                    if !app.may_start_txn(ip) {
+                        return Err(PageError::TooManyRequests);
+                    }
+                    new_txn(app, jar, &req).await?
+                }
             };
             let to = format!("{page}?txn={}", handle.secret());
             Ok((jar, redirect_303(&to)).into_response())
@@ -148,6 +177,7 @@ async fn issue_code<S: Store>(
             sid: Some(s.sid.clone()),
             nonce: req.nonce.clone(),
             created_at: now,
+            expires_at: Some(now.plus(app.settings.grant_ttl_secs)),
         },
         redirect_uri: req.redirect_uri.clone(),
         redirect_uri_sent: req.redirect_uri_sent,

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use keycard_jose::{Alg, SigningKey};
 use keycard_os::new_id;
 use keycard_protocol::{Issuer, Kid, UnixTime};
-use keycard_store::{KeyState, Store, StoredKey};
+use keycard_store::{KeyState, Revocation, Store, StoredKey};
 
 use crate::crypto::MasterKey;
 use crate::settings::Settings;
@@ -25,6 +25,8 @@ pub(crate) struct KeySet {
     /// The same keys, parsed once, for verifying our own access tokens at `/userinfo` and
     /// `/introspect` (the resource servers' rules, through `keycard-validate`).
     pub(crate) verifier: keycard_validate::LocalVerifier,
+    /// Since when the active key signs (scheduled rotation counts from here).
+    pub(crate) active_since: UnixTime,
     fingerprint: Vec<(Kid, KeyState)>,
 }
 
@@ -74,22 +76,56 @@ pub(crate) fn new_stored_key(
         state,
         created_at: now,
         retire_until: None,
+        activated_at: (state == KeyState::Active).then_some(now),
     })
 }
 
-/// Rotates keys in the store (used by `keycard keys rotate`; servers pick it up on reload).
+/// Rotates keys in the store (used by `keycard keys rotate` and the schedule; servers pick it
+/// up on reload): the published next key signs from now on, the active one stays published
+/// until its last token expires, and a new next key is published. With `due_after`, only if
+/// the active key has signed that long (several nodes on a schedule: one rotates). Returns
+/// whether it rotated.
 pub async fn rotate<S: Store>(
     store: &S,
     master: &MasterKey,
     alg: Alg,
     now: UnixTime,
     max_ttl: i64,
-) -> Result<(), String> {
-    let next = new_stored_key(master, alg, KeyState::Next, now)?;
+    due_after: Option<i64>,
+) -> Result<bool, String> {
+    // RSA key generation takes a few hundred milliseconds: off the async runtime.
+    let master = MasterKey::from_bytes(*master.bytes());
+    let next =
+        tokio::task::spawn_blocking(move || new_stored_key(&master, alg, KeyState::Next, now))
+            .await
+            .map_err(|e| e.to_string())??;
+    let r = Revocation {
+        at: now,
+        until: now.plus(max_ttl),
+    };
     store
-        .rotate_keys(&next, now.plus(max_ttl))
+        .rotate_keys(&next, now.plus(max_ttl), due_after, r)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Removes a key at once (`keycard keys revoke`): it leaves the JWKS on every node's next
+/// reload and the tokens it signed stop validating; a fresh next key replaces it.
+pub async fn revoke<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    kid: &Kid,
+    alg: Alg,
+    now: UnixTime,
+    max_ttl: i64,
+) -> Result<(), keycard_store::StoreError> {
+    let replacement = new_stored_key(master, alg, KeyState::Next, now)
+        .map_err(keycard_store::StoreError::Unavailable)?;
+    let r = Revocation {
+        at: now,
+        until: now.plus(max_ttl),
+    };
+    store.revoke_key(kid, &replacement, r).await
 }
 
 impl KeyManager {
@@ -121,6 +157,10 @@ impl KeyManager {
             issuer,
             current: RwLock::new(Arc::new(set)),
         })
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
     }
 
     pub(crate) fn current(&self) -> Arc<KeySet> {
@@ -161,10 +201,10 @@ fn build(master: &MasterKey, keys: &[StoredKey], issuer: &Issuer) -> Result<KeyS
         let key = SigningKey::from_pkcs8(alg, k.kid.clone(), &der).map_err(|e| e.to_string())?;
         jwks.push(key.public_jwk());
         if k.state == KeyState::Active {
-            active = Some(Arc::new(key));
+            active = Some((Arc::new(key), k.activated_at.unwrap_or(k.created_at)));
         }
     }
-    let active = active.ok_or("no active signing key")?;
+    let (active, active_since) = active.ok_or("no active signing key")?;
     let doc = Bytes::from(keycard_jose::jwks_json(&jwks).to_string());
     let verifier = keycard_validate::LocalVerifier::from_jwks(issuer.clone(), &doc)
         .map_err(|e| e.to_string())?;
@@ -172,6 +212,7 @@ fn build(master: &MasterKey, keys: &[StoredKey], issuer: &Issuer) -> Result<KeyS
         active,
         jwks_bytes: doc,
         verifier,
+        active_since,
         fingerprint: fingerprint(keys),
     })
 }

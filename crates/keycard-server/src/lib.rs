@@ -37,7 +37,7 @@ pub use app::{App, StartError, spawn_background};
 pub use crypto::MasterKey;
 pub use keycard_os::SystemClock;
 pub use keycard_protocol::{Clock, ManualClock};
-pub use keys::rotate as rotate_keys;
+pub use keys::{revoke as revoke_key, rotate as rotate_keys};
 pub use metrics::handle as metrics_handle;
 pub use password::{hash_blocking as hash_password, verify_with_memory};
 pub use routes::demo::{DEMO_API, DEMO_CLIENT, demo_redirect_uri};

@@ -14,7 +14,17 @@ pub struct Settings {
     pub signing_alg: Alg,
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
+    /// Refresh tokens expire after this long unused (each rotation starts it again).
     pub refresh_token_ttl_secs: i64,
+    /// A grant's absolute lifetime: refresh tokens rotate, but never past it; then the user
+    /// signs in again.
+    pub grant_ttl_secs: i64,
+    /// Signing keys rotate on this schedule (the next key, published long before, becomes
+    /// active); `None` rotates only by `keycard keys rotate`.
+    pub key_rotation_secs: Option<i64>,
+    /// New login transactions one client address may start per minute (each is a stored row,
+    /// created before anyone has authenticated).
+    pub txn_per_minute: u32,
     /// Authorization codes live at most 60 s (FAPI 2.0; RFC 6749 recommends ≤ 10 min).
     pub code_ttl_secs: i64,
     pub session_ttl_secs: i64,
@@ -36,6 +46,9 @@ impl Settings {
             access_token_ttl_secs: 3600,
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
+            grant_ttl_secs: 90 * 24 * 3600,
+            key_rotation_secs: Some(90 * 24 * 3600),
+            txn_per_minute: 60,
             code_ttl_secs: 60,
             session_ttl_secs: 24 * 3600,
             txn_ttl_secs: 600,

@@ -1,15 +1,23 @@
-//! Login throttling per account and per client IP (ASVS 6.3.1; OWASP Authentication cheat sheet).
+//! Login throttling (ASVS 6.3.1; OWASP Authentication cheat sheet; NIST 800-63B §5.2.2).
 //!
-//! After a number of free failures (5 per account, 20 per IP), each further failure locks the
-//! key for an exponentially growing time, capped at 15 minutes; a success clears the account's
-//! counter. Locked requests get 429 with `Retry-After` before any password hashing happens, so
-//! throttling also bounds the CPU an attacker can make us spend. The counters live in the store,
-//! so every node sees the same ones.
+//! Every attempt is reserved in the store, atomically, before any password hashing, against
+//! three counters; a locked attempt gets 429 with `Retry-After` and costs no hash:
+//! - the account from this address: 5 free failures, then a lock that doubles up to 15 min;
+//! - this address, over all accounts: 20 free failures (credential stuffing from one host);
+//! - the account from anywhere: 50 free failures — but this lock is one that an address with no
+//!   failures for the account still passes, so knowing a username is not enough to lock its
+//!   owner out (the attacker's addresses lock themselves; the owner signs in from theirs).
+//!
+//! A success clears only the account-from-this-address counter: the other two measure the
+//! attack, which one correct password from elsewhere does not end. Accounts are keyed by
+//! `Username::folded`, so `Alice` and `alice` share counters as they share an account, and the
+//! client address is the one `keycard-serve` established (trusted proxies honoured). The counters
+//! live in the store, so every node sees the same ones.
 
 use std::net::IpAddr;
 
-use keycard_protocol::UnixTime;
-use keycard_store::{Store, StoreError, ThrottleKey};
+use keycard_protocol::{UnixTime, Username};
+use keycard_store::{Store, StoreError, ThrottleKey, ThrottleRule};
 
 const MAX_LOCK_SECS: i64 = 900;
 
@@ -22,47 +30,65 @@ pub(crate) fn backoff(failures: i64, free: i64) -> i64 {
     }
 }
 
-fn account_policy(failures: i64) -> i64 {
+fn pair_policy(failures: i64) -> i64 {
     backoff(failures, 5)
 }
 
-fn ip_policy(failures: i64) -> i64 {
+fn address_policy(failures: i64) -> i64 {
     backoff(failures, 20)
 }
 
-fn account_key(account: &str) -> ThrottleKey {
-    ThrottleKey::account(&account.to_lowercase())
+fn account_policy(failures: i64) -> i64 {
+    backoff(failures, 50)
 }
 
-/// Seconds until the account or the IP may try again, if either is locked.
-pub(crate) async fn retry_after<S: Store>(
+/// The account as counters see it: the folded username, or the folded text typed when it is
+/// not a valid username (it still counts, on its own key).
+fn account(typed: &str) -> String {
+    match Username::parse(typed) {
+        Ok(u) => u.folded(),
+        Err(_) => typed.to_lowercase(),
+    }
+}
+
+fn pair_key(typed: &str, ip: &IpAddr) -> ThrottleKey {
+    ThrottleKey::other('p', &format!("{ip} {}", account(typed)))
+}
+
+/// Reserves one attempt; `Some(seconds)` when it must wait instead.
+pub(crate) async fn reserve<S: Store>(
     store: &S,
-    account: &str,
+    typed: &str,
     ip: &IpAddr,
     now: UnixTime,
 ) -> Result<Option<i64>, StoreError> {
-    let secs = store
-        .login_lock(&account_key(account), &ThrottleKey::address(ip), now)
-        .await?;
-    Ok((secs > 0).then_some(secs))
+    let rules = [
+        ThrottleRule {
+            key: pair_key(typed, ip),
+            policy: pair_policy,
+            only_if_failed: None,
+        },
+        ThrottleRule {
+            key: ThrottleKey::address(ip),
+            policy: address_policy,
+            only_if_failed: None,
+        },
+        ThrottleRule {
+            key: ThrottleKey::account(&account(typed)),
+            policy: account_policy,
+            only_if_failed: Some(pair_key(typed, ip)),
+        },
+    ];
+    store.reserve_login_attempt(&rules, now).await
 }
 
-pub(crate) async fn record_failure<S: Store>(
+/// A correct password from this address: its counter for the account starts again.
+pub(crate) async fn succeeded<S: Store>(
     store: &S,
-    account: &str,
+    typed: &str,
     ip: &IpAddr,
-    now: UnixTime,
 ) -> Result<(), StoreError> {
-    store
-        .record_login_failure(&account_key(account), now, account_policy)
-        .await?;
-    store
-        .record_login_failure(&ThrottleKey::address(ip), now, ip_policy)
-        .await
-}
-
-pub(crate) async fn record_success<S: Store>(store: &S, account: &str) -> Result<(), StoreError> {
-    store.clear_login_failures(&account_key(account)).await
+    store.clear_login_failures(&pair_key(typed, ip)).await
 }
 
 #[cfg(test)]
@@ -76,5 +102,16 @@ mod tests {
         assert_eq!(backoff(100, 5), MAX_LOCK_SECS);
         assert_eq!(backoff(19, 20), 0);
         assert_eq!(backoff(20, 20), 1);
+    }
+
+    #[test]
+    fn rfc8265_s3_3_throttles_count_one_account_whatever_its_case() {
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(pair_key("Alice", &ip), pair_key("alice", &ip));
+        assert_eq!(pair_key("ＡＬＩＣＥ", &ip), pair_key("alice", &ip));
+        assert_ne!(
+            pair_key("alice", &ip),
+            pair_key("alice", &"10.0.0.2".parse().unwrap())
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use keycard_protocol::policy::{Api, Client};
 use keycard_protocol::{
-    Audience, ClientId, GrantId, Jti, ScopeSet, SecretHash, UnixTime, UserId, Username, kind,
+    Audience, ClientId, GrantId, Jti, Kid, ScopeSet, SecretHash, UnixTime, UserId, Username, kind,
 };
 use keycard_store::*;
 
@@ -41,39 +41,44 @@ delegate! {
     fn user_by_username(&self, username: &Username) -> Result<Option<User>>;
     fn user_by_id(&self, id: &UserId) -> Result<Option<User>>;
     fn list_users(&self) -> Result<Vec<User>>;
-    fn remove_user(&self, username: &Username) -> Result<()>;
-    fn set_password(&self, username: &Username, password_hash: &PasswordHash) -> Result<()>;
-    fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<()>;
+    fn remove_user(&self, username: &Username, r: Revocation) -> Result<()>;
+    fn set_password(&self, username: &Username, password_hash: &PasswordHash, r: Revocation) -> Result<()>;
+    fn set_user_disabled(&self, username: &Username, disabled: bool, r: Revocation) -> Result<()>;
     fn create_client(&self, client: &Client, now: UnixTime) -> Result<()>;
     fn client(&self, id: &ClientId) -> Result<Option<Client>>;
     fn list_clients(&self) -> Result<Vec<Client>>;
-    fn remove_client(&self, id: &ClientId) -> Result<()>;
+    fn remove_client(&self, id: &ClientId, r: Revocation) -> Result<()>;
     fn create_api(&self, api: &Api, now: UnixTime) -> Result<()>;
     fn api(&self, identifier: &Audience) -> Result<Option<Api>>;
     fn list_apis(&self) -> Result<Vec<Api>>;
     fn remove_api(&self, identifier: &Audience) -> Result<()>;
     fn signing_keys(&self) -> Result<Vec<StoredKey>>;
     fn insert_key(&self, key: &StoredKey) -> Result<()>;
-    fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()>;
+    fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime, due_after: Option<i64>, r: Revocation) -> Result<bool>;
+    fn revoke_key(&self, kid: &Kid, replacement: &StoredKey, r: Revocation) -> Result<()>;
     fn create_session(&self, s: &Session) -> Result<()>;
     fn session(&self, id_hash: &SecretHash<kind::SessionToken>, now: UnixTime) -> Result<Option<Session>>;
     fn delete_session(&self, id_hash: &SecretHash<kind::SessionToken>) -> Result<()>;
+    fn end_session(&self, id_hash: &SecretHash<kind::SessionToken>, r: Revocation) -> Result<Option<Session>>;
     fn create_txn(&self, t: &AuthTxn) -> Result<()>;
     fn txn(&self, id_hash: &SecretHash<kind::TransactionId>, now: UnixTime) -> Result<Option<AuthTxn>>;
     fn set_txn_authenticated(&self, id_hash: &SecretHash<kind::TransactionId>, user_id: &UserId) -> Result<()>;
     fn delete_txn(&self, id_hash: &SecretHash<kind::TransactionId>) -> Result<()>;
-    fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<ScopeSet>>;
-    fn record_consent(&self, user_id: &UserId, client_id: &ClientId, scope: &ScopeSet) -> Result<()>;
+    fn consent(&self, user_id: &UserId, client_id: &ClientId, audience: Option<&Audience>) -> Result<Option<ScopeSet>>;
+    fn record_consent(&self, user_id: &UserId, client_id: &ClientId, audience: Option<&Audience>, scope: &ScopeSet) -> Result<()>;
     fn issue_code(&self, code: &Code) -> Result<()>;
     fn code(&self, hash: &SecretHash<kind::AuthorizationCode>) -> Result<Option<Code>>;
     fn redeem_code(&self, hash: &SecretHash<kind::AuthorizationCode>, refresh: Option<&NewRefreshToken>, access: &AccessTokenRecord) -> Result<Redeemed>;
     fn refresh_token(&self, hash: &SecretHash<kind::RefreshToken>) -> Result<Option<StoredRefreshToken>>;
     fn rotate_refresh_token(&self, old: &SecretHash<kind::RefreshToken>, new: &NewRefreshToken, access: &AccessTokenRecord) -> Result<Redeemed>;
-    fn revoke_grant(&self, grant_id: &GrantId) -> Result<()>;
-    fn revoke_access_token(&self, jti: &Jti, expires_at: UnixTime) -> Result<()>;
-    fn access_token_revoked(&self, jti: &Jti, grant: Option<&GrantId>, user: Option<&UserId>) -> Result<bool>;
-    fn login_lock(&self, account_key: &ThrottleKey, ip_key: &ThrottleKey, now: UnixTime) -> Result<i64>;
-    fn record_login_failure(&self, key: &ThrottleKey, now: UnixTime, policy: fn(i64) -> i64) -> Result<()>;
+    fn revoke_grant(&self, grant_id: &GrantId, r: Revocation) -> Result<()>;
+    fn revoke_access_token(&self, jti: &Jti, r: Revocation) -> Result<()>;
+    fn access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool>;
+    fn revocations_since(&self, since: u64, limit: u32) -> Result<RevocationLog>;
+    fn reserve_login_attempt(&self, rules: &[ThrottleRule], now: UnixTime) -> Result<Option<i64>>;
     fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
+    fn due_logout_deliveries(&self, now: UnixTime, limit: u32) -> Result<Vec<LogoutDelivery>>;
+    fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()>;
+    fn list_logout_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>>;
     fn purge_expired(&self, now: UnixTime) -> Result<u64>;
 }

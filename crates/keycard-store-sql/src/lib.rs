@@ -59,6 +59,14 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../../../migrations/sqlite/0004_grant_token_horizon.sql"),
         postgres: include_str!("../../../migrations/postgres/0004_grant_token_horizon.sql"),
     },
+    Step {
+        version: 5,
+        description: "hardening_and_revocation_log",
+        sqlite: include_str!("../../../migrations/sqlite/0005_hardening_and_revocation_log.sql"),
+        postgres: include_str!(
+            "../../../migrations/postgres/0005_hardening_and_revocation_log.sql"
+        ),
+    },
 ];
 
 /// Migration names (`NNNN_description`), as the embedded list knows them.

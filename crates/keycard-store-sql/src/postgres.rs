@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use keycard_protocol::authorize::AuthorizeRequest;
 use keycard_protocol::pkce::CodeChallenge;
-use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::policy::{Api, BackchannelLogout, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::revocation::{RevocationEvent, RevocationKind};
 use keycard_protocol::{
     Audience, ClientId, GrantId, Jti, Kid, LoginHint, MaxAge, Nonce, OAuthError, Prompt, ScopeSet,
     SecretHash, SecretKind, SessionId, State, UnixTime, UserId, Username, kind,
@@ -62,6 +63,7 @@ impl SqlStore {
                 .run(&pool)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            run_fixups(&pool).await?;
         }
         Ok(SqlStore {
             writer: pool.clone(),
@@ -96,16 +98,13 @@ impl SqlStore {
         row.as_ref().map(refresh_token_from).transpose()
     }
 
-    async fn read_access_token_revoked(
-        &self,
-        jti: &Jti,
-        grant: Option<&GrantId>,
-        user: Option<&UserId>,
-    ) -> Result<bool> {
+    async fn read_access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool> {
         let revoked: Option<bool> = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
-            .bind(jti.as_str())
-            .bind(grant.map(GrantId::as_str))
-            .bind(user.map(UserId::as_str))
+            .bind(q.jti.as_str())
+            .bind(q.grant.map(GrantId::as_str))
+            .bind(q.user.map(UserId::as_str))
+            .bind(q.client.as_str())
+            .bind(q.iat.secs())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -166,6 +165,10 @@ async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed>
 include!("common/rows.rs");
 include!("common/store.rs");
 include!("common/single_use.rs");
+include!("common/revocations.rs");
+include!("common/throttle.rs");
+include!("common/purge.rs");
+include!("common/fixups.rs");
 
 #[cfg(test)]
 mod tests {

@@ -29,8 +29,9 @@ use std::time::Duration;
 
 use keycard_protocol::authorize::AuthorizeRequest;
 use keycard_protocol::pkce::CodeChallenge;
-use keycard_protocol::policy::{Api, Client, GrantType};
+use keycard_protocol::policy::{Api, BackchannelLogout, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
+use keycard_protocol::revocation::{RevocationEvent, RevocationKind};
 use keycard_protocol::{
     Audience, ClientId, GrantId, Jti, Kid, LoginHint, MaxAge, Nonce, OAuthError, Prompt, ScopeSet,
     SecretHash, SecretKind, SessionId, State, UnixTime, UserId, Username, kind,
@@ -43,6 +44,7 @@ use crate::{corrupt, unavailable};
 
 type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
+type DbConn = sqlx::SqliteConnection;
 
 /// A SQLite-backed store.
 #[derive(Clone, Debug)]
@@ -206,6 +208,8 @@ enum HotRead {
         jti: Jti,
         grant: Option<GrantId>,
         user: Option<UserId>,
+        client: ClientId,
+        iat: UnixTime,
         reply: tokio::sync::oneshot::Sender<Result<bool>>,
     },
 }
@@ -218,6 +222,9 @@ impl Columns for rusqlite::Row<'_> {
         self.get(col).map_err(driver_error)
     }
     fn int(&self, col: &str) -> Result<i64> {
+        self.get(col).map_err(driver_error)
+    }
+    fn int_opt(&self, col: &str) -> Result<Option<i64>> {
         self.get(col).map_err(driver_error)
     }
     fn flag(&self, col: &str) -> Result<bool> {
@@ -255,14 +262,21 @@ fn hot_reader(
                     jti,
                     grant,
                     user,
+                    client,
+                    iat,
                     reply,
                 } => {
                     let r = conn.and_then(|c| {
                         c.prepare_cached(SQL_ACCESS_TOKEN_REVOKED)
                             .and_then(|mut q| {
-                                let grant = grant.as_deref();
-                                let user = user.as_deref();
-                                q.query_row(rusqlite::params![&*jti, grant, user], |row| row.get(0))
+                                let params = rusqlite::params![
+                                    &*jti,
+                                    grant.as_deref(),
+                                    user.as_deref(),
+                                    &*client,
+                                    iat.secs()
+                                ];
+                                q.query_row(params, |row| row.get(0))
                             })
                             .map_err(driver_error)
                     });
@@ -312,17 +326,14 @@ impl SqlStore {
             .await
     }
 
-    async fn read_access_token_revoked(
-        &self,
-        jti: &Jti,
-        grant: Option<&GrantId>,
-        user: Option<&UserId>,
-    ) -> Result<bool> {
+    async fn read_access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let read = HotRead::AccessTokenRevoked {
-            jti: jti.clone(),
-            grant: grant.cloned(),
-            user: user.cloned(),
+            jti: q.jti.clone(),
+            grant: q.grant.cloned(),
+            user: q.user.cloned(),
+            client: q.client.clone(),
+            iat: q.iat,
             reply,
         };
         self.hot_read(read, answer).await
@@ -371,6 +382,7 @@ impl SqlStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        run_fixups(&writer).await?;
         let reader = SqlitePoolOptions::new()
             // One reader per core: each connection is a thread with its own page cache, and
             // more readers than cores only add memory (WAL readers never wait for the writer).
@@ -432,6 +444,10 @@ impl SqlStore {
 include!("common/rows.rs");
 include!("common/store.rs");
 include!("common/single_use.rs");
+include!("common/revocations.rs");
+include!("common/throttle.rs");
+include!("common/purge.rs");
+include!("common/fixups.rs");
 
 #[cfg(test)]
 mod tests {

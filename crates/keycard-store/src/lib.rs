@@ -11,20 +11,17 @@
 //! appear in signatures. Implementations: keycard-store-sql (SQLite and PostgreSQL), which must
 //! pass [`conformance`].
 
-use std::fmt;
 use std::future::Future;
 
-use keycard_protocol::authorize::AuthorizeRequest;
-use keycard_protocol::claims::Profile;
-use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::policy::{Api, Client};
-use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::{
-    Audience, ClientId, GrantId, Jti, Kid, Nonce, ScopeSet, SecretHash, SessionId, UnixTime,
-    UserId, Username, kind,
+    Audience, ClientId, GrantId, Jti, Kid, ScopeSet, SecretHash, UnixTime, UserId, Username, kind,
 };
 
 pub mod conformance;
+mod records;
+
+pub use records::*;
 
 /// Errors a store reports. Callers map all of them to `server_error`/`temporarily_unavailable`
 /// except `Conflict` on creation, which admin commands report.
@@ -42,239 +39,20 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// An argon2id PHC string. Not the password, but still kept out of `Debug` output: a hash is
-/// what an offline guessing attack starts from.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PasswordHash(String);
-
-impl PasswordHash {
-    pub fn from_phc(phc: String) -> PasswordHash {
-        PasswordHash(phc)
-    }
-
-    pub fn as_phc(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for PasswordHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PasswordHash(..)")
-    }
-}
-
-/// A login-throttle counter's key: an account, or a client address.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ThrottleKey(String);
-
-impl ThrottleKey {
-    /// The counter of one account.
-    pub fn account(folded_username: &str) -> ThrottleKey {
-        ThrottleKey(format!("a:{folded_username}"))
-    }
-
-    /// The counter of one client address.
-    pub fn address(ip: &std::net::IpAddr) -> ThrottleKey {
-        ThrottleKey(format!("i:{ip}"))
-    }
-
-    /// A counter of another shape (e.g. an account from one address), named by the caller.
-    pub fn other(prefix: char, value: &str) -> ThrottleKey {
-        ThrottleKey(format!("{prefix}:{value}"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A user account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
-    pub username: Username,
-    pub password_hash: PasswordHash,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub picture: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub disabled: bool,
-    pub created_at: UnixTime,
-}
-
-impl User {
-    /// The claims this user's tokens may carry (OIDC Core §5.1).
-    pub fn profile(&self) -> Profile {
-        Profile {
-            sub: self.id.clone(),
-            name: self.name.clone(),
-            given_name: self.given_name.clone(),
-            family_name: self.family_name.clone(),
-            picture: self.picture.clone(),
-            email: self.email.clone(),
-            email_verified: self.email_verified,
-        }
-    }
-}
-
-/// Life cycle of a signing key (published before use, kept after use until its tokens expire).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyState {
-    /// Published in the JWKS, not yet signing.
-    Next,
-    /// Signing new tokens.
-    Active,
-    /// No longer signing; published until `retire_until`.
-    Retired,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Next => "next",
-            KeyState::Active => "active",
-            KeyState::Retired => "retired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "next" => Some(KeyState::Next),
-            "active" => Some(KeyState::Active),
-            "retired" => Some(KeyState::Retired),
-            _ => None,
-        }
-    }
-}
-
-/// A signing key as stored: the private key is encrypted by the caller before it gets here.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredKey {
-    pub kid: Kid,
-    pub alg: String,
-    pub private_key_enc: Vec<u8>,
-    pub state: KeyState,
-    pub created_at: UnixTime,
-    /// For retired keys: when the last token it signed expires; after that it is deleted.
-    pub retire_until: Option<UnixTime>,
-}
-
-impl std::fmt::Debug for StoredKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A browser (SSO) session.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Session {
-    pub id_hash: SecretHash<kind::SessionToken>,
-    pub user_id: UserId,
-    pub auth_time: UnixTime,
-    /// The public session id put in id tokens (`sid`).
-    pub sid: SessionId,
-    pub expires_at: UnixTime,
-}
-
-/// A pending authorization request between /authorize and the redirect back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthTxn {
-    pub id_hash: SecretHash<kind::TransactionId>,
-    pub request: AuthorizeRequest,
-    /// Hash of the CSRF token bound to this transaction (double-submitted via cookie and form).
-    pub csrf_hash: SecretHash<kind::CsrfToken>,
-    /// Set when the user typed the password during this transaction.
-    pub authenticated_user: Option<UserId>,
-    pub expires_at: UnixTime,
-}
-
-/// An authorization grant: the family that codes, refresh tokens and access tokens belong to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Grant {
-    pub id: GrantId,
-    pub client_id: ClientId,
-    pub user_id: UserId,
-    pub scope: ScopeSet,
-    pub audience: Option<Audience>,
-    pub auth_time: UnixTime,
-    pub sid: Option<SessionId>,
-    pub nonce: Option<Nonce>,
-    pub created_at: UnixTime,
-}
-
-/// An authorization code as stored (RFC 6749 §4.1.2: bound to client, redirect URI and challenge).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Code {
-    pub hash: SecretHash<kind::AuthorizationCode>,
-    pub grant: Grant,
-    pub redirect_uri: RedirectUri,
-    pub redirect_uri_sent: bool,
-    pub code_challenge: CodeChallenge,
-    pub expires_at: UnixTime,
-    pub used: bool,
-}
-
-/// A refresh token to insert.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewRefreshToken {
-    pub hash: SecretHash<kind::RefreshToken>,
-    pub grant_id: GrantId,
-    pub scope: ScopeSet,
-    pub expires_at: UnixTime,
-}
-
-/// A refresh token as loaded, with its grant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredRefreshToken {
-    pub hash: SecretHash<kind::RefreshToken>,
-    pub grant: Grant,
-    pub scope: ScopeSet,
-    pub expires_at: UnixTime,
-    /// True once rotated; presenting it again is reuse (RFC 9700 §4.14.2).
-    pub used: bool,
-    pub grant_revoked: bool,
-    /// The grant's user exists and is not disabled (read in the same query).
-    pub user_active: bool,
-}
-
-/// An access token issued from a grant. Its `jti` names the grant (so the grant's revocation
-/// reaches it without a row per token); the store keeps the grant, and with it that revocation
-/// state, at least until `expires_at`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessTokenRecord {
-    pub grant_id: GrantId,
-    pub expires_at: UnixTime,
-}
-
-impl AccessTokenRecord {
-    /// Whether keeping the grant until this token expires needs a write: not when a refresh
-    /// token issued with it outlives it (the grant is kept while any refresh token is stored).
-    pub fn outlives(&self, refresh: Option<&NewRefreshToken>) -> bool {
-        refresh.is_none_or(|r| self.expires_at > r.expires_at)
-    }
-}
-
-/// Outcome of a single-use redemption.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Redeemed {
-    /// This call won; the new records were written.
-    Won,
-    /// Someone redeemed it first; nothing was written.
-    AlreadyUsed,
-}
-
 /// Persistence for the authorization server.
+///
+/// Every revocation — a grant, an access token, a user disabled or removed or re-keyed, a client
+/// removed, a browser session ended, a signing key revoked or published — is also appended to
+/// one ordered log in the same transaction ([`Store::revocations_since`]), which the revocation
+/// feed serves and [`Store::access_token_revoked`] consults. Ending a user's or a session's
+/// sign-ins also queues the back-channel logout deliveries of the clients involved, in the same
+/// transaction, so a restart loses none.
 pub trait Store: Send + Sync + 'static {
     /// Cheap liveness check for `/readyz`.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 
-    // Users.
+    // Users. Usernames are unique and looked up by `Username::folded` (RFC 8265 §3.3).
+    /// `Conflict` when the folded username, or the id as a client id, is taken.
     fn create_user(&self, user: &User) -> impl Future<Output = Result<()>> + Send;
     fn user_by_username(
         &self,
@@ -282,21 +60,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<User>>> + Send;
     fn user_by_id(&self, id: &UserId) -> impl Future<Output = Result<Option<User>>> + Send;
     fn list_users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
-    /// Removes the user and everything issued to them (sessions, grants).
-    fn remove_user(&self, username: &Username) -> impl Future<Output = Result<()>> + Send;
-    /// Replaces the password hash and ends the user's sessions (ASVS 7.4.3).
+    /// Removes the user; ends their sessions, revokes their grants and tokens (a `sub` event)
+    /// and queues back-channel logouts.
+    fn remove_user(
+        &self,
+        username: &Username,
+        r: Revocation,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the password hash; ends the user's sessions and revokes their grants and tokens
+    /// (ASVS 7.4.3; RFC 9700 §4.14.2 names password change), queueing back-channel logouts.
     fn set_password(
         &self,
         username: &Username,
         password_hash: &PasswordHash,
+        r: Revocation,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Disabling also does what a password change does; enabling revives nothing.
     fn set_user_disabled(
         &self,
         username: &Username,
         disabled: bool,
+        r: Revocation,
     ) -> impl Future<Output = Result<()>> + Send;
 
     // Clients and APIs.
+    /// `Conflict` when the id is taken, by a client or as a user id (RFC 9700 §4.15: a machine
+    /// token's `sub` must never look like a user's).
     fn create_client(
         &self,
         client: &Client,
@@ -304,7 +93,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     fn client(&self, id: &ClientId) -> impl Future<Output = Result<Option<Client>>> + Send;
     fn list_clients(&self) -> impl Future<Output = Result<Vec<Client>>> + Send;
-    fn remove_client(&self, id: &ClientId) -> impl Future<Output = Result<()>> + Send;
+    /// Removes the client; its grants and every token it holds stop working (a `client` event).
+    fn remove_client(
+        &self,
+        id: &ClientId,
+        r: Revocation,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn create_api(&self, api: &Api, now: UnixTime) -> impl Future<Output = Result<()>> + Send;
     fn api(&self, identifier: &Audience) -> impl Future<Output = Result<Option<Api>>> + Send;
     fn list_apis(&self) -> impl Future<Output = Result<Vec<Api>>> + Send;
@@ -313,12 +107,25 @@ pub trait Store: Send + Sync + 'static {
     // Signing keys.
     fn signing_keys(&self) -> impl Future<Output = Result<Vec<StoredKey>>> + Send;
     fn insert_key(&self, key: &StoredKey) -> impl Future<Output = Result<()>> + Send;
-    /// Promotes `next` to active, retires the active key until `retire_until`, and inserts
-    /// `new_next`, atomically.
+    /// Promotes `next` to active (at `r.at`), retires the active key until `retire_until`, and
+    /// inserts `new_next`, atomically; logs a `jwks` event naming `new_next`. With
+    /// `due_after`, only when the active key has been active at least that many seconds (one
+    /// of several nodes rotating on a schedule wins); returns whether it rotated.
     fn rotate_keys(
         &self,
         new_next: &StoredKey,
         retire_until: UnixTime,
+        due_after: Option<i64>,
+        r: Revocation,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes a key at once (an emergency): tokens it signed stop working (a `kid` event). If
+    /// it was active, the next key becomes active; if it was active or next, `replacement`
+    /// becomes the next key. `NotFound` for an unknown kid.
+    fn revoke_key(
+        &self,
+        kid: &Kid,
+        replacement: &StoredKey,
+        r: Revocation,
     ) -> impl Future<Output = Result<()>> + Send;
 
     // Browser sessions and login transactions.
@@ -328,10 +135,20 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &SecretHash<kind::SessionToken>,
         now: UnixTime,
     ) -> impl Future<Output = Result<Option<Session>>> + Send;
+    /// Replaces a session on login (fixation): deletes it, nothing else.
     fn delete_session(
         &self,
         id_hash: &SecretHash<kind::SessionToken>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Logout: deletes the session, revokes the grants made in it without `offline_access`
+    /// (their refresh tokens were meant to last only as long as the session), logs a `sid`
+    /// event, and queues back-channel logouts for the clients of the session. Returns the
+    /// session that ended, if there was one.
+    fn end_session(
+        &self,
+        id_hash: &SecretHash<kind::SessionToken>,
+        r: Revocation,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
     fn create_txn(&self, t: &AuthTxn) -> impl Future<Output = Result<()>> + Send;
     fn txn(
         &self,
@@ -348,16 +165,18 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &SecretHash<kind::TransactionId>,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    // Consent.
+    // Consent, per user, client and API (`None`: OpenID Connect scopes only).
     fn consent(
         &self,
         user_id: &UserId,
         client_id: &ClientId,
+        audience: Option<&Audience>,
     ) -> impl Future<Output = Result<Option<ScopeSet>>> + Send;
     fn record_consent(
         &self,
         user_id: &UserId,
         client_id: &ClientId,
+        audience: Option<&Audience>,
         scope: &ScopeSet,
     ) -> impl Future<Output = Result<()>> + Send;
 
@@ -386,41 +205,63 @@ pub trait Store: Send + Sync + 'static {
         new: &NewRefreshToken,
         access: &AccessTokenRecord,
     ) -> impl Future<Output = Result<Redeemed>> + Send;
-    /// Revokes a grant: its refresh tokens and access tokens stop working.
-    fn revoke_grant(&self, grant_id: &GrantId) -> impl Future<Output = Result<()>> + Send;
-    /// Records a revoked access token until `expires_at` (RFC 7009).
+    /// Revokes a grant: its refresh tokens and access tokens stop working (a `grant` event).
+    fn revoke_grant(
+        &self,
+        grant_id: &GrantId,
+        r: Revocation,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Revokes one access token (RFC 7009; a `jti` event kept until `r.until`, its expiry).
     fn revoke_access_token(
         &self,
         jti: &Jti,
-        expires_at: UnixTime,
+        r: Revocation,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Whether an access token was revoked: by `jti`, through `grant` (the grant it was issued
-    /// from, if any) being revoked or gone, or through `user` (its subject, when asked) being
-    /// disabled or removed. A grant stays stored while any access token issued from it may
-    /// still be unexpired (see [`AccessTokenRecord`]). One query, for introspection's sake.
+    /// Whether a verified access token was revoked since it was issued: its `jti`, its grant
+    /// (revoked or gone: fail closed), its user (when asked: disabled or gone), its client
+    /// (removed or re-created since), in one query, for introspection's sake. A grant stays
+    /// stored while any access token issued from it may still be unexpired (see
+    /// [`AccessTokenRecord`]).
     fn access_token_revoked(
         &self,
-        jti: &Jti,
-        grant: Option<&GrantId>,
-        user: Option<&UserId>,
+        q: &RevocationQuery<'_>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// The revocation log after `since`, at most `limit` events.
+    fn revocations_since(
+        &self,
+        since: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<RevocationLog>> + Send;
 
     // Login throttling, shared by every node.
-    /// Seconds until either key may try to log in again (0 when neither is locked).
-    fn login_lock(
+    /// Reserves one login attempt against every rule, atomically, before the password is
+    /// checked: when an applicable rule is locked, answers the seconds to wait and counts
+    /// nothing; otherwise counts one failure on every rule's key (cleared on success) and locks
+    /// each for `policy(failures)`. Parallel attempts cannot walk past a limit.
+    fn reserve_login_attempt(
         &self,
-        account_key: &ThrottleKey,
-        ip_key: &ThrottleKey,
+        rules: &[ThrottleRule],
         now: UnixTime,
-    ) -> impl Future<Output = Result<i64>> + Send;
-    /// Counts one failure for `key` atomically, then locks it for `policy(failures)` seconds.
-    fn record_login_failure(
-        &self,
-        key: &ThrottleKey,
-        now: UnixTime,
-        policy: fn(i64) -> i64,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
     fn clear_login_failures(&self, key: &ThrottleKey) -> impl Future<Output = Result<()>> + Send;
+
+    // Back-channel logout deliveries.
+    /// Undelivered deliveries whose next attempt is due, oldest first.
+    fn due_logout_deliveries(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LogoutDelivery>>> + Send;
+    fn finish_logout_delivery(
+        &self,
+        id: &str,
+        outcome: &DeliveryOutcome,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The most recent deliveries, for administrators.
+    fn list_logout_deliveries(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<LogoutDelivery>>> + Send;
 
     /// Deletes expired rows in bounded batches; returns how many went.
     fn purge_expired(&self, now: UnixTime) -> impl Future<Output = Result<u64>> + Send;

@@ -96,6 +96,15 @@ impl TestServer {
         &self.app.store
     }
 
+    /// A revocation made now, as the server would make it.
+    pub fn revocation(&self) -> keycard_store::Revocation {
+        let at = self.clock.now();
+        keycard_store::Revocation {
+            at,
+            until: at.plus(self.app.settings.max_jwt_ttl()),
+        }
+    }
+
     /// The server's master key (it encrypts the signing keys at rest).
     pub fn master_key(&self) -> MasterKey {
         MasterKey::from_bytes(self.master)
@@ -160,6 +169,14 @@ impl TestServer {
                 .map(|a| Audience::parse(a).expect("audience"))
                 .collect(),
             first_party: spec.first_party,
+            resource_servers: spec
+                .resource_servers
+                .iter()
+                .map(|a| Audience::parse(a).expect("audience"))
+                .collect(),
+            feed: false,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout: None,
         };
         self.store()
             .create_client(&c, self.clock.now())
@@ -201,6 +218,8 @@ pub struct ClientSpec<'a> {
     pub scope: &'a str,
     pub audiences: &'a [&'a str],
     pub redirect_uris: &'a [&'a str],
+    /// APIs it may introspect tokens for (RFC 7662 §4).
+    pub resource_servers: &'a [&'a str],
 }
 
 impl<'a> ClientSpec<'a> {
@@ -214,6 +233,7 @@ impl<'a> ClientSpec<'a> {
             scope: "openid profile email offline_access photos:read",
             audiences: &[API],
             redirect_uris: &[REDIRECT],
+            resource_servers: &[],
         }
     }
 }

@@ -14,10 +14,10 @@
 use anyhow::bail;
 use clap::Subcommand;
 use keycard_os::{SystemClock, new_secret};
-use keycard_protocol::policy::{Client, GrantType};
+use keycard_protocol::policy::{BackchannelLogout, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::{Audience, ClientId, ClientSecret, Clock as _, ScopeSet};
-use keycard_store::Store;
+use keycard_store::{Revocation, Store};
 use serde_json::json;
 
 use crate::cmd::say;
@@ -47,9 +47,26 @@ pub(crate) enum ClientCmd {
         /// Allowed API audiences (repeatable).
         #[arg(long = "audience", value_parser = Audience::parse)]
         audiences: Vec<Audience>,
-        /// Skip the consent page for this client.
+        /// Skip the consent page for this client (confidential clients only: a public
+        /// client's identity is not proven).
         #[arg(long)]
         first_party: bool,
+        /// An API this client serves as a resource server: it may introspect tokens for it
+        /// (repeatable).
+        #[arg(long = "resource-server", value_parser = Audience::parse)]
+        resource_servers: Vec<Audience>,
+        /// May read the revocation feed (gateways, APIs that validate locally).
+        #[arg(long)]
+        feed: bool,
+        /// Where RP-initiated logout may return to (repeatable; matched exactly).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where back-channel logout tokens are sent (OIDC Back-Channel Logout).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Logout tokens for this client must carry `sid`.
+        #[arg(long, requires = "backchannel_logout_uri")]
+        backchannel_logout_session_required: bool,
     },
     List,
     Remove {
@@ -58,7 +75,12 @@ pub(crate) enum ClientCmd {
     },
 }
 
-pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> anyhow::Result<()> {
+pub(crate) async fn run<S: Store>(
+    store: &S,
+    c: ClientCmd,
+    r: Revocation,
+    json_out: bool,
+) -> anyhow::Result<()> {
     match c {
         ClientCmd::Add {
             client_id,
@@ -70,10 +92,35 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
             scope,
             audiences,
             first_party,
+            resource_servers,
+            feed,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
         } => {
             if confidential == public {
                 bail!("say --confidential or --public");
             }
+            if first_party && public {
+                bail!(
+                    "--first-party needs a confidential client: a public client's identity is not proven (OAuth 2.1 §7.3.1)"
+                );
+            }
+            if (feed || !resource_servers.is_empty()) && public {
+                bail!(
+                    "--feed and --resource-server need a confidential client (they authenticate)"
+                );
+            }
+            let post_logout_redirect_uris = post_logout_redirect_uris
+                .iter()
+                .map(|r| RedirectUri::register(r).map_err(|e| anyhow::anyhow!("{r}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let backchannel_logout = backchannel_logout_uri
+                .map(|u| {
+                    BackchannelLogout::register(&u, backchannel_logout_session_required)
+                        .map_err(|e| anyhow::anyhow!("{u}: {e}"))
+                })
+                .transpose()?;
             let redirect_uris = redirect_uris
                 .iter()
                 .map(|r| RedirectUri::register(r).map_err(|e| anyhow::anyhow!("{r}: {e}")))
@@ -94,7 +141,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
             if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
                 bail!("the authorization_code grant needs at least one --redirect-uri");
             }
-            for a in &audiences {
+            for a in audiences.iter().chain(&resource_servers) {
                 if store.api(a).await?.is_none() {
                     bail!("unknown API {a}; add it first with `keycard api add {a}`");
                 }
@@ -109,6 +156,10 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
                 scopes: ScopeSet::parse(&scope).map_err(|e| anyhow::anyhow!("{e}"))?,
                 audiences,
                 first_party,
+                resource_servers,
+                feed,
+                post_logout_redirect_uris,
+                backchannel_logout,
             };
             store
                 .create_client(&client, SystemClock.now())
@@ -151,7 +202,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: ClientCmd, json_out: bool) -> an
         }
         ClientCmd::Remove { client_id } => {
             store
-                .remove_client(&client_id)
+                .remove_client(&client_id, r)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot remove {client_id}: {e}"))?;
             say(
@@ -170,5 +221,9 @@ fn client_json(c: &Client) -> serde_json::Value {
         "redirect_uris": c.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": c.scopes.to_wire(), "audiences": c.audiences, "first_party": c.first_party,
+        "resource_servers": c.resource_servers, "feed": c.feed,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
+        "backchannel_logout_uri": c.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
+        "backchannel_logout_session_required": c.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
     })
 }

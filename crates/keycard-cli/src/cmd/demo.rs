@@ -43,6 +43,14 @@ pub(crate) async fn run_api(args: DemoApiArgs) -> anyhow::Result<()> {
     demo_api::run(&args.addr, &args.issuer, &args.audience).await
 }
 
+/// A revocation the demo's re-seeding makes at start-up.
+fn revocation(s: &Settings, now: keycard_protocol::UnixTime) -> keycard_store::Revocation {
+    keycard_store::Revocation {
+        at: now,
+        until: now.plus(s.max_jwt_ttl()),
+    }
+}
+
 /// Creates (or refreshes) the demo user, app, machine client and API, and prints how to use them.
 pub(crate) async fn seed<S: Store>(
     store: &S,
@@ -74,7 +82,9 @@ pub(crate) async fn seed<S: Store>(
         keycard_server::hash_password(&password).map_err(anyhow::Error::msg)?,
     );
     if store.user_by_username(&alice).await?.is_some() {
-        store.set_password(&alice, &hash).await?;
+        store
+            .set_password(&alice, &hash, revocation(s, now))
+            .await?;
     } else {
         store
             .create_user(&User {
@@ -95,7 +105,7 @@ pub(crate) async fn seed<S: Store>(
     for id in [DEMO_CLIENT, "demo-m2m"] {
         let id = ClientId::parse(id)?;
         if store.client(&id).await?.is_some() {
-            store.remove_client(&id).await?;
+            store.remove_client(&id, revocation(s, now)).await?;
         }
     }
     store
@@ -113,6 +123,10 @@ pub(crate) async fn seed<S: Store>(
                 scopes: ScopeSet::parse("openid profile email offline_access photos:read")?,
                 audiences: vec![api.clone()],
                 first_party: false,
+                resource_servers: vec![],
+                feed: false,
+                post_logout_redirect_uris: vec![],
+                backchannel_logout: None,
             },
             now,
         )
@@ -129,6 +143,10 @@ pub(crate) async fn seed<S: Store>(
                 scopes: ScopeSet::parse("photos:read orders:write")?,
                 audiences: vec![api.clone()],
                 first_party: false,
+                resource_servers: vec![],
+                feed: false,
+                post_logout_redirect_uris: vec![],
+                backchannel_logout: None,
             },
             now,
         )

@@ -27,6 +27,7 @@ pub(crate) mod serve;
 pub(crate) mod user;
 
 use anyhow::Context as _;
+use keycard_store::Revocation;
 use keycard_store_sql::{AnyStore, AnyStoreUrl, PgStore, SqliteStore};
 
 /// Opens the store named by the URL: SQLite (`sqlite://PATH` or a bare path) or PostgreSQL,
@@ -43,6 +44,17 @@ pub(crate) async fn open_store(url: &str, migrate: bool) -> anyhow::Result<AnySt
                 .await
                 .context("connecting to PostgreSQL")?,
         ),
+    })
+}
+
+/// A revocation made now by an admin command: it matters as long as any token the server may
+/// have signed lives (the configured lifetimes, as the server sees them).
+pub(crate) fn revocation_now(file: &crate::config::FileConfig) -> anyhow::Result<Revocation> {
+    let settings = crate::config::settings(file, &serve::ServeArgs::default())?;
+    let at = keycard_protocol::Clock::now(&keycard_os::SystemClock);
+    Ok(Revocation {
+        at,
+        until: at.plus(settings.max_jwt_ttl()),
     })
 }
 

@@ -50,6 +50,12 @@ pub(crate) struct ServeArgs {
     /// Do not apply database migrations on start (run `keycard migrate` instead).
     #[arg(long, env = "KEYCARD_NO_MIGRATE")]
     pub(crate) no_migrate: bool,
+    /// A grant's absolute lifetime in seconds: refresh tokens rotate, never past it.
+    #[arg(long, env = "KEYCARD_GRANT_TTL")]
+    pub(crate) grant_ttl: Option<i64>,
+    /// Rotate the signing keys every this many days (0: only by `keycard keys rotate`).
+    #[arg(long, env = "KEYCARD_KEY_ROTATION_DAYS")]
+    pub(crate) key_rotation_days: Option<i64>,
 }
 
 /// `keycard serve`, or `keycard demo` when `demo` is set.

@@ -17,7 +17,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use keycard_os::{SystemClock, new_id};
 use keycard_protocol::{Clock as _, UserId, Username};
-use keycard_store::{PasswordHash, Store, User};
+use keycard_store::{PasswordHash, Revocation, Store, User};
 use serde_json::json;
 
 use crate::cmd::say;
@@ -72,7 +72,12 @@ async fn hash(password: String) -> anyhow::Result<PasswordHash> {
     Ok(PasswordHash::from_phc(phc))
 }
 
-pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyhow::Result<()> {
+pub(crate) async fn run<S: Store>(
+    store: &S,
+    c: UserCmd,
+    r: Revocation,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let now = SystemClock.now();
     match c {
         UserCmd::Add {
@@ -130,7 +135,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
         }
         UserCmd::Remove { username } => {
             store
-                .remove_user(&username)
+                .remove_user(&username, r)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot remove {username}: {e}"))?;
             say(
@@ -145,7 +150,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
         } => {
             let pw = read_password(password_stdin)?;
             store
-                .set_password(&username, &hash(pw).await?)
+                .set_password(&username, &hash(pw).await?, r)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot set password: {e}"))?;
             say(
@@ -156,7 +161,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
         }
         UserCmd::Disable { username } => {
             store
-                .set_user_disabled(&username, true)
+                .set_user_disabled(&username, true, r)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             say(
@@ -167,7 +172,7 @@ pub(crate) async fn run<S: Store>(store: &S, c: UserCmd, json_out: bool) -> anyh
         }
         UserCmd::Enable { username } => {
             store
-                .set_user_disabled(&username, false)
+                .set_user_disabled(&username, false, r)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             say(

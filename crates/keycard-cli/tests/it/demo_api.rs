@@ -91,9 +91,15 @@ async fn demo_api_local_validation_and_introspection_with_revocation() {
         "--audience",
         "https://api.example.com",
     ];
+    // The API introspects as the registered resource server of its audience (RFC 7662 §4).
     let rs = kc.add_client(
         "photos-api",
-        &[&cc[..], &["--scope", "photos:read orders:write"]].concat(),
+        &[
+            &cc[..],
+            &["--scope", "photos:read orders:write"],
+            &["--resource-server", "https://api.example.com"],
+        ]
+        .concat(),
     );
     let rs_secret = rs["client_secret"].as_str().unwrap().to_owned();
     let app = kc.add_client(

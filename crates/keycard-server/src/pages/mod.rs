@@ -48,6 +48,8 @@ pub(crate) enum PageError {
     UnknownClient,
     /// A step that needs a signed-in user found none.
     NotSignedIn,
+    /// Too many new sign-ins from one address.
+    TooManyRequests,
     Store(StoreError),
 }
 
@@ -137,6 +139,12 @@ impl PageError {
                 StatusCode::BAD_REQUEST,
                 "Not signed in",
                 "Please sign in again.",
+                None,
+            ),
+            PageError::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                "Too many sign-ins were started from your network. Wait a minute and try again.",
                 None,
             ),
             PageError::Store(e) => {

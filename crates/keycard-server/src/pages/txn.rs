@@ -46,11 +46,18 @@ pub(crate) async fn load<S: Store>(
         .get("txn")
         .and_then(|raw| TransactionId::parse(raw).ok())
         .ok_or(PageError::TxnExpired)?;
+    // A form posted to a transaction that is over (a replay, or a second tab that finished
+    // first) is refused like any other failed CSRF check: 403.
+    let gone = if csrf {
+        PageError::FormExpired
+    } else {
+        PageError::TxnExpired
+    };
     let stored = app
         .store
         .txn(&handle.hash(), app.now())
         .await?
-        .ok_or(PageError::TxnExpired)?;
+        .ok_or(gone)?;
     if csrf {
         let form = params.get("csrf").and_then(|f| CsrfToken::parse(f).ok());
         let ok = match (csrf_cookie(app, jar), form) {

@@ -4,6 +4,7 @@
 //! errors are shown on Keycard's page, then the rest, whose errors are redirected back to the
 //! client. Then [`crate::flow::proceed`] decides: log in, consent, or issue the code.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -18,17 +19,18 @@ use keycard_protocol::{Audience, OAuthError};
 use keycard_store::Store;
 
 use crate::app::App;
-use crate::flow::{current_session, proceed};
-use crate::http::is_form;
+use crate::flow::{Step, current_session, proceed};
+use crate::http::{ClientIp, is_form};
 use crate::pages::{PageError, respond};
 
 pub(crate) async fn authorize_get<S: Store>(
     State(app): State<Arc<App<S>>>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let r = match Params::parse(q.unwrap_or_default().as_bytes()) {
-        Ok(p) => authorize(&app, jar, p).await,
+    let r = match Params::parse_keep_first(q.unwrap_or_default().as_bytes()) {
+        Ok((p, repeated)) => authorize(&app, ip, jar, p, repeated).await,
         Err(e) => Err(PageError::Invalid(e)),
     };
     respond(&app, r)
@@ -37,6 +39,7 @@ pub(crate) async fn authorize_get<S: Store>(
 /// OIDC Core §3.1.2.1: the authorization endpoint also accepts form posts.
 pub(crate) async fn authorize_post<S: Store>(
     State(app): State<Arc<App<S>>>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
@@ -46,7 +49,7 @@ pub(crate) async fn authorize_post<S: Store>(
         let params = Params::parse(&body)
             .and_then(|b| b.merge(Params::parse(q.unwrap_or_default().as_bytes())?));
         match params {
-            Ok(p) => authorize(&app, jar, p).await,
+            Ok(p) => authorize(&app, ip, jar, p, Vec::new()).await,
             Err(e) => Err(PageError::Invalid(e)),
         }
     } else {
@@ -59,10 +62,12 @@ pub(crate) async fn authorize_post<S: Store>(
 
 async fn authorize<S: Store>(
     app: &App<S>,
+    ip: IpAddr,
     jar: CookieJar,
     params: Params,
+    repeated: Vec<String>,
 ) -> Result<Response, PageError> {
-    let client_id = authorize::parse_client(&params)?;
+    let client_id = authorize::parse_client(&params, &repeated)?;
     let client = app
         .client(&client_id)
         .await?
@@ -73,7 +78,14 @@ async fn authorize<S: Store>(
         .flatten();
     let api = app.api(target.as_ref()).await?;
     let lookup = move |id: &Audience| api.as_deref().filter(|a| &a.identifier == id).cloned();
-    let req = authorize::parse_request(&params, &client, &lookup)?;
+    let req = authorize::parse_request(&params, &repeated, &client, &lookup)?;
     let session = current_session(app, &jar).await?;
-    proceed(app, jar, &client, req, None, session, false).await
+    let step = Step {
+        client: &client,
+        req,
+        txn: None,
+        session,
+        consented_now: false,
+    };
+    proceed(app, ip, jar, step).await
 }

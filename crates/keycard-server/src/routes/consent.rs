@@ -13,8 +13,8 @@ use keycard_store::Store;
 use serde_json::json;
 
 use crate::app::App;
-use crate::flow::{current_session, proceed};
-use crate::http::{html, redirect_303};
+use crate::flow::{Step, current_session, proceed};
+use crate::http::{ClientIp, html, redirect_303};
 use crate::pages::txn::{self, TxnForm, csrf_cookie};
 use crate::pages::{PageError, respond};
 
@@ -66,16 +66,21 @@ pub(crate) async fn consent_get<S: Store>(
 
 pub(crate) async fn consent_post<S: Store>(
     State(app): State<Arc<App<S>>>,
+    ClientIp(ip): ClientIp,
     form: Result<TxnForm, Response>,
 ) -> Response {
     let form = match form {
         Ok(f) => f,
         Err(rendered) => return rendered,
     };
-    respond(&app, consent(&app, form).await)
+    respond(&app, consent(&app, ip, form).await)
 }
 
-async fn consent<S: Store>(app: &App<S>, form: TxnForm) -> Result<Response, PageError> {
+async fn consent<S: Store>(
+    app: &App<S>,
+    ip: std::net::IpAddr,
+    form: TxnForm,
+) -> Result<Response, PageError> {
     let TxnForm {
         jar,
         params,
@@ -94,13 +99,26 @@ async fn consent<S: Store>(app: &App<S>, form: TxnForm) -> Result<Response, Page
             error: OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
         });
     }
+    let audience = req.audience.as_ref();
     let previous = app
         .store
-        .consent(&session.0.user_id, &client.id)
+        .consent(&session.0.user_id, &client.id, audience)
         .await?
         .unwrap_or_default();
     app.store
-        .record_consent(&session.0.user_id, &client.id, &previous.union(&req.scope))
+        .record_consent(
+            &session.0.user_id,
+            &client.id,
+            audience,
+            &previous.union(&req.scope),
+        )
         .await?;
-    proceed(app, jar, &client, req, Some(t), Some(session), true).await
+    let step = Step {
+        client: &client,
+        req,
+        txn: Some(t),
+        session: Some(session),
+        consented_now: true,
+    };
+    proceed(app, ip, jar, step).await
 }

@@ -16,7 +16,7 @@ use keycard_store::{Session, Store};
 use serde_json::json;
 
 use crate::app::App;
-use crate::flow::proceed;
+use crate::flow::{Step, proceed};
 use crate::http::{ClientIp, html};
 use crate::pages::txn::{self, Txn, TxnForm, csrf_cookie};
 use crate::pages::{PageError, SESSION_COOKIE, cookie, respond};
@@ -102,7 +102,9 @@ async fn login<S: Store>(
     let password = params.get("password").unwrap_or("").to_owned();
     let now = app.now();
     let username = Username::parse(&typed).ok();
-    if let Some(wait) = crate::throttle::retry_after(&app.store, &typed, &ip, now).await? {
+    // Reserved (and counted as a failure) before the hash: parallel guesses cannot walk past
+    // the limit, and a locked attempt costs no argon2 work.
+    if let Some(wait) = crate::throttle::reserve(&app.store, &typed, &ip, now).await? {
         crate::metrics::login_failed("throttled");
         let mut r = login_page(
             app,
@@ -134,7 +136,6 @@ async fn login<S: Store>(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            crate::throttle::record_failure(&app.store, &typed, &ip, now).await?;
             crate::metrics::login_failed("bad_credentials");
             tracing::info!("login failed");
             return Ok(login_page(
@@ -148,7 +149,7 @@ async fn login<S: Store>(
             ));
         }
     };
-    crate::throttle::record_success(&app.store, &typed).await?;
+    crate::throttle::succeeded(&app.store, &typed, &ip).await?;
     let raw: SessionToken = new_secret();
     let session = Session {
         id_hash: raw.hash(),
@@ -172,14 +173,12 @@ async fn login<S: Store>(
     let jar = jar.add(cookie(app, SESSION_COOKIE, raw.secret().to_owned()));
     t.stored.authenticated_user = Some(user.id.clone());
     let req = t.stored.request.clone();
-    proceed(
-        app,
-        jar,
-        &client,
+    let step = Step {
+        client: &client,
         req,
-        Some(t),
-        Some((session, user)),
-        false,
-    )
-    .await
+        txn: Some(t),
+        session: Some((session, user)),
+        consented_now: false,
+    };
+    proceed(app, ip, jar, step).await
 }

@@ -55,7 +55,11 @@ pub(crate) async fn logout_post<S: Store>(
             .get(&app.settings.cookie_name(SESSION_COOKIE))
             .and_then(|c| SessionToken::parse(c.value()).ok())
         {
-            app.store.delete_session(&token.hash()).await?;
+            // Ends the session everywhere: its short grants, a `sid` event for the feed, and
+            // the back-channel logouts of the clients that took part.
+            app.store
+                .end_session(&token.hash(), app.revocation())
+                .await?;
         }
         let jar = jar.remove(cookie(&app, SESSION_COOKIE, String::new()));
         let page = app.templates.render(

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keycard_protocol::RefreshToken;
-use keycard_store::Store;
+use keycard_store::{Revocation, Store};
 
 use crate::access::{authenticate_client, verified_access_token};
 use crate::app::App;
@@ -27,14 +27,21 @@ pub(crate) async fn revoke_post<S: Store>(
     let token = params.require("token").map_err(ServerError::token)?;
     if let Some(c) = verified_access_token(&app, token) {
         if c.client_id() == &client.id {
-            app.store.revoke_access_token(c.jti(), c.exp()).await?;
+            // The event matters until the token would have expired.
+            let r = Revocation {
+                at: app.now(),
+                until: c.exp(),
+            };
+            app.store.revoke_access_token(c.jti(), r).await?;
             tracing::info!(client = %client.id, "access token revoked");
         }
     } else if let Ok(secret) = RefreshToken::parse(token)
         && let Some(rt) = app.store.refresh_token(&secret.hash()).await?
         && rt.grant.client_id == client.id
     {
-        app.store.revoke_grant(&rt.grant.id).await?;
+        app.store
+            .revoke_grant(&rt.grant.id, app.revocation())
+            .await?;
         tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");
     }
     let mut r = StatusCode::OK.into_response();

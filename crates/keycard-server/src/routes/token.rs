@@ -142,7 +142,7 @@ async fn reuse_detected<S: Store>(
     grant_id: &GrantId,
     what: &'static str,
 ) -> Result<()> {
-    app.store.revoke_grant(grant_id).await?;
+    app.store.revoke_grant(grant_id, app.revocation()).await?;
     tracing::warn!(grant = %grant_id, kind = what, "reuse detected; grant revoked");
     Err(bad(OAuthError::invalid_grant(format!(
         "the {what} was already used; its grant is revoked"
@@ -164,6 +164,7 @@ async fn refresh_grant<S: Store>(
     let narrowed = token::check_refresh(
         &stored.grant.client_id,
         stored.expires_at,
+        stored.grant.expires_at,
         &stored.scope,
         &client.id,
         scope,
@@ -292,6 +293,7 @@ async fn issue_user_tokens<S: Store>(
             auth_time: grant.auth_time,
             sid: grant.sid.as_ref(),
             nonce: grant.nonce.as_ref(),
+            expires_at: grant.expires_at,
         },
         api: api.as_deref(),
         scope,

@@ -284,6 +284,7 @@ async fn s4_4_client_credentials_basic_and_post() {
             scope: "photos:read",
             audiences: &[API],
             redirect_uris: &[],
+            resource_servers: &[],
         })
         .await
         .unwrap();
@@ -366,14 +367,16 @@ async fn s4_4_client_credentials_basic_and_post() {
     )
     .await;
     assert_eq!(error_of(&r), "unauthorized_client");
-    // Public clients cannot use client credentials.
+    // Public clients cannot use client credentials: they cannot authenticate, so they are no
+    // client for it at all (RFC 6749 §5.2: 401 invalid_client).
     let r = post(
         &s,
         &[("grant_type", "client_credentials"), ("client_id", "web")],
         None,
     )
     .await;
-    assert_eq!(error_of(&r), "unauthorized_client");
+    assert_eq!(error_of(&r), "invalid_client");
+    assert_eq!(r.status, 401);
 }
 
 #[tokio::test]
@@ -479,7 +482,11 @@ async fn disabled_user_gets_no_tokens_from_any_grant() {
         .unwrap()
         .to_owned();
     s.store()
-        .set_user_disabled(&keycard_protocol::Username::parse("alice").unwrap(), true)
+        .set_user_disabled(
+            &keycard_protocol::Username::parse("alice").unwrap(),
+            true,
+            s.revocation(),
+        )
         .await
         .unwrap();
     let r = exchange(&s, &code2, &v2).await;

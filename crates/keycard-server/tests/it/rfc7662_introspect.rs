@@ -10,14 +10,15 @@ pub(crate) struct Fixture {
     pub other_secret: String,
 }
 
-/// A resource server client (audience = the API), a machine client, a web app, and another
-/// confidential client with no audience (for "foreign" checks).
+/// A resource server client (registered as the API's resource server), a machine client that
+/// may only request tokens for the API, a web app, and another confidential client with no
+/// audience (for "foreign" checks).
 pub(crate) async fn fixture() -> Fixture {
     let s = TestServer::start().await;
     s.add_api(API, "photos:read orders:write", 600).await;
     s.add_user("alice").await;
     s.add_client(ClientSpec::web("web")).await;
-    let cc = |id, audiences| ClientSpec {
+    let cc = |id, audiences, resource_servers| ClientSpec {
         id,
         confidential: true,
         first_party: false,
@@ -25,10 +26,14 @@ pub(crate) async fn fixture() -> Fixture {
         scope: "photos:read",
         audiences,
         redirect_uris: &[],
+        resource_servers,
     };
-    let rs_secret = s.add_client(cc("photos-api", &[API])).await.unwrap();
-    let m2m_secret = s.add_client(cc("m2m", &[API])).await.unwrap();
-    let other_secret = s.add_client(cc("other", &[])).await.unwrap();
+    let rs_secret = s
+        .add_client(cc("photos-api", &[API], &[API]))
+        .await
+        .unwrap();
+    let m2m_secret = s.add_client(cc("m2m", &[API], &[])).await.unwrap();
+    let other_secret = s.add_client(cc("other", &[], &[])).await.unwrap();
     Fixture {
         s,
         rs_secret,
@@ -239,7 +244,11 @@ async fn s2_2_user_tokens_and_refresh_tokens() {
     assert_eq!(j, serde_json::json!({ "active": false }));
     // A disabled user's tokens are inactive.
     f.s.store()
-        .set_user_disabled(&keycard_protocol::Username::parse("alice").unwrap(), true)
+        .set_user_disabled(
+            &keycard_protocol::Username::parse("alice").unwrap(),
+            true,
+            f.s.revocation(),
+        )
         .await
         .unwrap();
     let (_, j) = post(

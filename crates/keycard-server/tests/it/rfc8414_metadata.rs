@@ -78,6 +78,7 @@ async fn key_rotation_publishes_next_before_use_and_keeps_retired() {
         keycard_jose::Alg::ES256,
         s.clock_now(),
         3600,
+        None,
     )
     .await
     .unwrap();

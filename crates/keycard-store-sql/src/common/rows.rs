@@ -27,6 +27,7 @@ trait Columns {
     fn text(&self, col: &str) -> Result<String>;
     fn text_opt(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i64>;
+    fn int_opt(&self, col: &str) -> Result<Option<i64>>;
     fn flag(&self, col: &str) -> Result<bool>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>>;
 }
@@ -39,6 +40,9 @@ impl Columns for DbRow {
         self.try_get(col).map_err(unavailable)
     }
     fn int(&self, col: &str) -> Result<i64> {
+        self.try_get(col).map_err(unavailable)
+    }
+    fn int_opt(&self, col: &str) -> Result<Option<i64>> {
         self.try_get(col).map_err(unavailable)
     }
     fn flag(&self, col: &str) -> Result<bool> {
@@ -103,6 +107,19 @@ fn client_from(row: &DbRow) -> Result<Client> {
         .iter()
         .map(|a| Audience::parse(a).map_err(|_| corrupt("audiences")))
         .collect::<Result<Vec<_>>>()?;
+    let resource_servers = parse_list(&row.text("resource_servers")?)?
+        .iter()
+        .map(|a| Audience::parse(a).map_err(|_| corrupt("resource_servers")))
+        .collect::<Result<Vec<_>>>()?;
+    let backchannel_logout = row
+        .text_opt("backchannel_logout_uri")?
+        .map(|uri| -> Result<BackchannelLogout> {
+            Ok(BackchannelLogout {
+                uri,
+                session_required: row.flag("backchannel_logout_session_required")?,
+            })
+        })
+        .transpose()?;
     Ok(Client {
         id: value_col(row, "id", ClientId::parse)?,
         name: row.text("name")?,
@@ -115,6 +132,13 @@ fn client_from(row: &DbRow) -> Result<Client> {
         scopes: scope_col(row, "scopes")?,
         audiences,
         first_party: row.flag("first_party")?,
+        resource_servers,
+        feed: row.flag("feed")?,
+        post_logout_redirect_uris: parse_list(&row.text("post_logout_redirect_uris")?)?
+            .into_iter()
+            .map(RedirectUri::from_stored)
+            .collect(),
+        backchannel_logout,
     })
 }
 
@@ -139,6 +163,10 @@ fn key_from(row: &DbRow) -> Result<StoredKey> {
             .try_get::<Option<i64>, _>("retire_until")
             .map_err(unavailable)?
             .map(UnixTime),
+        activated_at: row
+            .try_get::<Option<i64>, _>("activated_at")
+            .map_err(unavailable)?
+            .map(UnixTime),
     })
 }
 
@@ -146,7 +174,7 @@ macro_rules! grant_cols {
     () => {
         "g.id AS g_id, g.client_id AS g_client_id, g.user_id AS g_user_id, g.scope AS g_scope, \
          g.audience AS g_audience, g.auth_time AS g_auth_time, g.sid AS g_sid, g.nonce AS g_nonce, \
-         g.created_at AS g_created_at, g.revoked AS g_revoked"
+         g.created_at AS g_created_at, g.revoked AS g_revoked, g.expires_at AS g_expires_at"
     };
 }
 const GRANT_COLS: &str = grant_cols!();
@@ -162,6 +190,7 @@ fn grant_from(row: &impl Columns) -> Result<Grant> {
         sid: value_col_opt(row, "g_sid", SessionId::parse)?,
         nonce: value_col_opt(row, "g_nonce", Nonce::parse)?,
         created_at: UnixTime(row.int("g_created_at")?),
+        expires_at: row.int_opt("g_expires_at")?.map(UnixTime),
     })
 }
 
@@ -185,12 +214,53 @@ fn refresh_token_from(r: &impl Columns) -> Result<StoredRefreshToken> {
     })
 }
 
-/// Whether an access token is revoked: by `jti` ($1), through its grant ($2, when given:
-/// revoked or gone) or through its user ($3, when given: disabled or gone).
+/// Whether an access token is revoked: by `jti` ($1) in the revocation log; through its grant
+/// ($2, when given: revoked or gone); through its user ($3, when given: disabled or gone, or a
+/// `sub` event since it was issued, $5); through its client ($4: gone, or a `client` event since
+/// it was issued). One query on the introspection path; each test is an index lookup. The
+/// parameters first appear in order, as rusqlite binds them.
 const SQL_ACCESS_TOKEN_REVOKED: &str = "SELECT EXISTS \
-     (SELECT 1 FROM revoked_access_tokens WHERE jti = $1) \
+     (SELECT 1 FROM revocations WHERE kind = 'jti' AND value = $1) \
      OR ($2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grants WHERE id = $2 AND revoked = FALSE)) \
-     OR ($3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE))";
+     OR ($3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $3 AND disabled = FALSE)) \
+     OR NOT EXISTS (SELECT 1 FROM clients WHERE id = $4) \
+     OR EXISTS (SELECT 1 FROM revocations WHERE kind = 'sub' AND value = $3 AND at >= $5) \
+     OR EXISTS (SELECT 1 FROM revocations WHERE kind = 'client' AND value = $4 AND at >= $5)";
+
+fn session_from(r: &DbRow) -> Result<Session> {
+    Ok(Session {
+        id_hash: hash_col(r, "id_hash")?,
+        user_id: value_col(r, "user_id", UserId::parse)?,
+        auth_time: UnixTime(r.int("auth_time")?),
+        sid: value_col(r, "sid", SessionId::parse)?,
+        expires_at: UnixTime(r.int("expires_at")?),
+    })
+}
+
+fn revocation_from(row: &DbRow) -> Result<RevocationEvent> {
+    Ok(RevocationEvent {
+        seq: u64::try_from(row.int("seq")?).map_err(|_| corrupt("revocation seq"))?,
+        at: UnixTime(row.int("at")?),
+        until: UnixTime(row.int("until")?),
+        kind: RevocationKind::parse(&row.text("kind")?),
+        value: row.text("value")?,
+    })
+}
+
+fn delivery_from(row: &DbRow) -> Result<LogoutDelivery> {
+    Ok(LogoutDelivery {
+        id: row.text("id")?,
+        client_id: value_col(row, "client_id", ClientId::parse)?,
+        uri: row.text("uri")?,
+        sub: value_col(row, "sub", UserId::parse)?,
+        sid: value_col_opt(row, "sid", SessionId::parse)?,
+        created_at: UnixTime(row.int("created_at")?),
+        next_attempt_at: UnixTime(row.int("next_attempt_at")?),
+        attempts: row.int("attempts")?,
+        delivered_at: row.int_opt("delivered_at")?.map(UnixTime),
+        last_error: row.text_opt("last_error")?,
+    })
+}
 
 /// The stored shape of a pending authorization request (the `auth_txns.request` JSON column),
 /// private to this crate: the protocol type stays free of storage concerns, and a change of

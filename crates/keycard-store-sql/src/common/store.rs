@@ -12,8 +12,30 @@
 //
 // Not here: row mapping (`rows.rs`) and the redemption statements (`single_use.rs`).
 
-/// Slices of 1,000 grants checked for orphans per janitor run.
-const GRANT_SWEEP_SLICES: usize = 10;
+/// The id of the user with this (folded) username; `NotFound` when there is none.
+async fn user_id_for(conn: &mut DbConn, username: &Username) -> Result<String> {
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1")
+        .bind(username.folded())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    id.ok_or(StoreError::NotFound)
+}
+
+async fn insert_next_key(conn: &mut DbConn, k: &StoredKey) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
+         VALUES ($1, $2, $3, 'next', $4, NULL)",
+    )
+    .bind(k.kid.as_str())
+    .bind(&k.alg)
+    .bind(&k.private_key_enc)
+    .bind(k.created_at.secs())
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
 
 fn affected(n: u64) -> Result<()> {
     if n == 0 {
@@ -33,13 +55,24 @@ impl Store for SqlStore {
     }
 
     async fn create_user(&self, u: &User) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        // RFC 9700 §4.15: a user id must never equal a client id (a machine token's `sub`).
+        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM clients WHERE id = $1")
+            .bind(u.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict);
+        }
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, name, given_name, family_name, \
-             picture, email, email_verified, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO users (id, username, username_key, password_hash, name, given_name, \
+             family_name, picture, email, email_verified, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(u.id.as_str())
         .bind(u.username.as_str())
+        .bind(u.username.folded())
         .bind(u.password_hash.as_phc())
         .bind(&u.name)
         .bind(&u.given_name)
@@ -49,15 +82,15 @@ impl Store for SqlStore {
         .bind(u.email_verified)
         .bind(u.disabled)
         .bind(u.created_at.secs())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        Ok(())
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn user_by_username(&self, username: &Username) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username.as_str())
+        let row = sqlx::query("SELECT * FROM users WHERE username_key = $1")
+            .bind(username.folded())
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
@@ -81,18 +114,12 @@ impl Store for SqlStore {
         rows.iter().map(user_from).collect()
     }
 
-    async fn remove_user(&self, username: &Username) -> Result<()> {
+    async fn remove_user(&self, username: &Username, r: Revocation) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
-            .bind(username.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let id = id.ok_or(StoreError::NotFound)?;
+        let id = user_id_for(&mut tx, username).await?;
+        end_user_signins(&mut tx, &id, r).await?;
         for sql in [
-            "DELETE FROM sessions WHERE user_id = $1",
             "DELETE FROM consents WHERE user_id = $1",
-            "UPDATE grants SET revoked = TRUE WHERE user_id = $1",
             "DELETE FROM users WHERE id = $1",
         ] {
             sqlx::query(sql)
@@ -104,43 +131,70 @@ impl Store for SqlStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn set_password(&self, username: &Username, hash: &PasswordHash) -> Result<()> {
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        r: Revocation,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+        let id = user_id_for(&mut tx, username).await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.as_phc())
-            .bind(username.as_str())
+            .bind(&id)
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?
-            .rows_affected();
-        affected(n)?;
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
-        )
-        .bind(username.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+            .map_err(unavailable)?;
+        end_user_signins(&mut tx, &id, r).await?;
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn set_user_disabled(&self, username: &Username, disabled: bool) -> Result<()> {
-        let n = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+    async fn set_user_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        r: Revocation,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let id = user_id_for(&mut tx, username).await?;
+        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(disabled)
-            .bind(username.as_str())
-            .execute(&self.writer)
+            .bind(&id)
+            .execute(&mut *tx)
             .await
-            .map_err(unavailable)?
-            .rows_affected();
-        affected(n)
+            .map_err(unavailable)?;
+        // Enabling revives nothing: what disabling revoked stays revoked.
+        if disabled {
+            end_user_signins(&mut tx, &id, r).await?;
+        }
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn create_client(&self, c: &Client, now: UnixTime) -> Result<()> {
         let redirects: Vec<&str> = c.redirect_uris.iter().map(RedirectUri::as_str).collect();
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        let logout_redirects: Vec<&str> = c
+            .post_logout_redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        // RFC 9700 §4.15: a client id must never equal a user id, or a machine token's `sub`
+        // would look like that user's.
+        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+            .bind(c.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict);
+        }
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, redirect_uris, grant_types, scopes, \
-             audiences, first_party, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             audiences, first_party, created_at, resource_servers, feed, \
+             post_logout_redirect_uris, backchannel_logout_uri, \
+             backchannel_logout_session_required) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(c.id.as_str())
         .bind(&c.name)
@@ -151,10 +205,19 @@ impl Store for SqlStore {
         .bind(json_list(&c.audiences))
         .bind(c.first_party)
         .bind(now.secs())
-        .execute(&self.writer)
+        .bind(json_list(&c.resource_servers))
+        .bind(c.feed)
+        .bind(json_list(&logout_redirects))
+        .bind(c.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
+        .bind(
+            c.backchannel_logout
+                .as_ref()
+                .is_some_and(|b| b.session_required),
+        )
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        Ok(())
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn client(&self, id: &ClientId) -> Result<Option<Client>> {
@@ -174,7 +237,7 @@ impl Store for SqlStore {
         rows.iter().map(client_from).collect()
     }
 
-    async fn remove_client(&self, id: &ClientId) -> Result<()> {
+    async fn remove_client(&self, id: &ClientId, r: Revocation) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let n = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id.as_str())
@@ -193,6 +256,7 @@ impl Store for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        log_revocation(&mut tx, r, "client", id.as_str()).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -249,8 +313,8 @@ impl Store for SqlStore {
 
     async fn insert_key(&self, k: &StoredKey) -> Result<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until, \
+             activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(k.kid.as_str())
         .bind(&k.alg)
@@ -258,36 +322,84 @@ impl Store for SqlStore {
         .bind(k.state.as_str())
         .bind(k.created_at.secs())
         .bind(k.retire_until.map(UnixTime::secs))
+        .bind(k.activated_at.map(UnixTime::secs))
         .execute(&self.writer)
         .await
         .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn rotate_keys(&self, new_next: &StoredKey, retire_until: UnixTime) -> Result<()> {
+    async fn rotate_keys(
+        &self,
+        new_next: &StoredKey,
+        retire_until: UnixTime,
+        due_after: Option<i64>,
+        r: Revocation,
+    ) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'active'",
+        // The conditional update decides: of several nodes rotating on a schedule, the first to
+        // commit retires the active key, and the others find it no longer due.
+        let retired = sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retire_until = $1 \
+             WHERE state = 'active' AND ($2 IS NULL OR COALESCE(activated_at, created_at) <= $3)",
         )
         .bind(retire_until.secs())
+        .bind(due_after)
+        .bind(r.at.secs() - due_after.unwrap_or(0))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if retired == 0 && due_after.is_some() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE state = 'next'",
+        )
+        .bind(r.at.secs())
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        sqlx::query("UPDATE signing_keys SET state = 'active' WHERE state = 'next'")
+        insert_next_key(&mut tx, new_next).await?;
+        log_revocation(&mut tx, r, "jwks", new_next.kid.as_str()).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn revoke_key(&self, kid: &Kid, replacement: &StoredKey, r: Revocation) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM signing_keys WHERE kid = $1")
+                .bind(kid.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        let state = state.ok_or(StoreError::NotFound)?;
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key_enc, state, created_at, retire_until) \
-             VALUES ($1, $2, $3, 'next', $4, NULL)",
-        )
-        .bind(new_next.kid.as_str())
-        .bind(&new_next.alg)
-        .bind(&new_next.private_key_enc)
-        .bind(new_next.created_at.secs())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        match KeyState::parse(&state) {
+            Some(KeyState::Active) => {
+                sqlx::query(
+                    "UPDATE signing_keys SET state = 'active', activated_at = $1 \
+                     WHERE state = 'next'",
+                )
+                .bind(r.at.secs())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                insert_next_key(&mut tx, replacement).await?;
+            }
+            Some(KeyState::Next) => insert_next_key(&mut tx, replacement).await?,
+            Some(KeyState::Retired) => {}
+            None => return Err(corrupt("key state")),
+        }
+        log_revocation(&mut tx, r, "kid", kid.as_str()).await?;
+        if state != "retired" {
+            log_revocation(&mut tx, r, "jwks", replacement.kid.as_str()).await?;
+        }
         tx.commit().await.map_err(unavailable)
     }
 
@@ -318,16 +430,7 @@ impl Store for SqlStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(unavailable)?;
-        row.map(|r| {
-            Ok(Session {
-                id_hash: hash_col(&r, "id_hash")?,
-                user_id: value_col(&r, "user_id", UserId::parse)?,
-                auth_time: UnixTime(r.try_get("auth_time").map_err(unavailable)?),
-                sid: value_col(&r, "sid", SessionId::parse)?,
-                expires_at: UnixTime(r.try_get("expires_at").map_err(unavailable)?),
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_from).transpose()
     }
 
     async fn delete_session(&self, id_hash: &SecretHash<kind::SessionToken>) -> Result<()> {
@@ -337,6 +440,25 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn end_session(
+        &self,
+        id_hash: &SecretHash<kind::SessionToken>,
+        r: Revocation,
+    ) -> Result<Option<Session>> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1")
+            .bind(id_hash.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let Some(session) = row.as_ref().map(session_from).transpose()? else {
+            return Ok(None);
+        };
+        end_session_signins(&mut tx, session.sid.as_str(), r).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Some(session))
     }
 
     async fn create_txn(&self, t: &AuthTxn) -> Result<()> {
@@ -407,13 +529,21 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn consent(&self, user_id: &UserId, client_id: &ClientId) -> Result<Option<ScopeSet>> {
-        let row = sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user_id.as_str())
-            .bind(client_id.as_str())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(unavailable)?;
+    async fn consent(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        audience: Option<&Audience>,
+    ) -> Result<Option<ScopeSet>> {
+        let row = sqlx::query(
+            "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 AND audience = $3",
+        )
+        .bind(user_id.as_str())
+        .bind(client_id.as_str())
+        .bind(audience.map_or("", Audience::as_str))
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(unavailable)?;
         row.map(|r| scope_col(&r, "scope")).transpose()
     }
 
@@ -421,14 +551,16 @@ impl Store for SqlStore {
         &self,
         user_id: &UserId,
         client_id: &ClientId,
+        audience: Option<&Audience>,
         scope: &ScopeSet,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope",
+            "INSERT INTO consents (user_id, client_id, audience, scope) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id, audience) DO UPDATE SET scope = excluded.scope",
         )
         .bind(user_id.as_str())
         .bind(client_id.as_str())
+        .bind(audience.map_or("", Audience::as_str))
         .bind(scope.to_wire())
         .execute(&self.writer)
         .await
@@ -441,7 +573,7 @@ impl Store for SqlStore {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO grants (id, client_id, user_id, scope, audience, auth_time, sid, nonce, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(g.id.as_str())
         .bind(g.client_id.as_str())
@@ -452,6 +584,7 @@ impl Store for SqlStore {
         .bind(g.sid.as_deref())
         .bind(g.nonce.as_deref())
         .bind(g.created_at.secs())
+        .bind(g.expires_at.map(UnixTime::secs))
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -531,89 +664,54 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<()> {
-        sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1")
-            .bind(grant_id.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn revoke_access_token(&self, jti: &Jti, expires_at: UnixTime) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti.as_str())
-        .bind(expires_at.secs())
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn access_token_revoked(
-        &self,
-        jti: &Jti,
-        grant: Option<&GrantId>,
-        user: Option<&UserId>,
-    ) -> Result<bool> {
-        self.read_access_token_revoked(jti, grant, user).await
-    }
-
-    async fn login_lock(
-        &self,
-        account_key: &ThrottleKey,
-        ip_key: &ThrottleKey,
-        now: UnixTime,
-    ) -> Result<i64> {
-        let until: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(locked_until) FROM login_failures WHERE key = $1 OR key = $2",
-        )
-        .bind(account_key.as_str())
-        .bind(ip_key.as_str())
-        .fetch_one(&self.reader)
-        .await
-        .map_err(unavailable)?;
-        Ok(until.map_or(0, |u| (u - now.secs()).max(0)))
-    }
-
-    async fn record_login_failure(
-        &self,
-        key: &ThrottleKey,
-        now: UnixTime,
-        policy: fn(i64) -> i64,
-    ) -> Result<()> {
+    async fn revoke_grant(&self, grant_id: &GrantId, r: Revocation) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        // The upsert increments atomically (it holds the row lock until commit), so concurrent
-        // failures on several nodes are all counted.
-        sqlx::query(
-            "INSERT INTO login_failures (key, failures, locked_until, last_at) \
-             VALUES ($1, 1, 0, $2) \
-             ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, last_at = $2",
-        )
-        .bind(key.as_str())
-        .bind(now.secs())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let failures: i64 =
-            sqlx::query_scalar("SELECT failures FROM login_failures WHERE key = $1")
-                .bind(key.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        let lock = policy(failures);
-        if lock > 0 {
-            sqlx::query("UPDATE login_failures SET locked_until = $1 WHERE key = $2")
-                .bind(now.secs() + lock)
-                .bind(key.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+        let n = sqlx::query("UPDATE grants SET revoked = TRUE WHERE id = $1 AND revoked = FALSE")
+            .bind(grant_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        // A grant revoked twice (two replays of one refresh token) is one event.
+        if n > 0 {
+            log_revocation(&mut tx, r, "grant", grant_id.as_str()).await?;
         }
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn revoke_access_token(&self, jti: &Jti, r: Revocation) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT value FROM revocations WHERE kind = 'jti' AND value = $1")
+                .bind(jti.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        if known.is_none() {
+            log_revocation(&mut tx, r, "jti", jti.as_str()).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool> {
+        self.read_access_token_revoked(q).await
+    }
+
+    async fn revocations_since(&self, since: u64, limit: u32) -> Result<RevocationLog> {
+        revocation_page(&self.reader, since, limit).await
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        rules: &[ThrottleRule],
+        now: UnixTime,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let wait = reserve_attempt(&mut tx, rules, now).await?;
+        if wait.is_none() {
+            tx.commit().await.map_err(unavailable)?;
+        }
+        Ok(wait)
     }
 
     async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()> {
@@ -625,90 +723,63 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
-        let mut total = 0;
-        for (table, key) in [
-            ("codes", "hash"),
-            ("refresh_tokens", "hash"),
-            ("revoked_access_tokens", "jti"),
-            ("sessions", "id_hash"),
-            ("auth_txns", "id_hash"),
-        ] {
-            // Bounded batches keep each write transaction short.
-            loop {
-                let sql = format!(
-                    "DELETE FROM {table} WHERE {key} IN \
-                     (SELECT {key} FROM {table} WHERE expires_at <= $1 LIMIT 1000)"
-                );
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now.secs())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(unavailable)?
-                    .rows_affected();
-                total += n;
-                if n < 1000 {
-                    break;
-                }
-            }
-        }
-        // Grants with nothing left pointing at them. A scan of the whole table with three
-        // anti-joins cost seconds with 2M grants (and showed as a p99 spike), so each run sweeps
-        // a few keyset-paginated slices after a cursor that wraps around.
-        for _ in 0..GRANT_SWEEP_SLICES {
-            let cursor = self
-                .grant_cursor
-                .lock()
-                .map(|c| c.clone())
-                .unwrap_or_default();
-            let ids: Vec<String> =
-                sqlx::query_scalar("SELECT id FROM grants WHERE id > $1 ORDER BY id LIMIT 1000")
-                    .bind(&cursor)
-                    .fetch_all(&self.reader)
-                    .await
-                    .map_err(unavailable)?;
-            let Some(last) = ids.last().cloned() else {
-                if let Ok(mut c) = self.grant_cursor.lock() {
-                    c.clear();
-                }
-                break;
-            };
-            total += sqlx::query(
-                "DELETE FROM grants WHERE id > $1 AND id <= $2 \
-                 AND NOT EXISTS (SELECT 1 FROM codes WHERE grant_id = grants.id) \
-                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id) \
-                 AND tokens_until <= $3",
+    async fn due_logout_deliveries(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<Vec<LogoutDelivery>> {
+        let rows = sqlx::query(
+            "SELECT * FROM logout_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at LIMIT $2",
+        )
+        .bind(now.secs())
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(delivery_from).collect()
+    }
+
+    async fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()> {
+        let q = match outcome {
+            DeliveryOutcome::Delivered { at } => sqlx::query(
+                "UPDATE logout_deliveries SET delivered_at = $1, attempts = attempts + 1, \
+                 last_error = NULL WHERE id = $2",
             )
-            .bind(&cursor)
-            .bind(&last)
-            .bind(now.secs())
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-            if let Ok(mut c) = self.grant_cursor.lock() {
-                *c = if ids.len() < 1000 {
-                    String::new()
-                } else {
-                    last
-                };
-            }
-        }
-        total +=
-            sqlx::query("DELETE FROM login_failures WHERE last_at <= $1 AND locked_until <= $2")
-                .bind(now.secs() - 3600)
-                .bind(now.secs())
+            .bind(at.secs()),
+            DeliveryOutcome::Failed { error, retry_at } => sqlx::query(
+                "UPDATE logout_deliveries SET next_attempt_at = $1, attempts = attempts + 1, \
+                 last_error = $2 WHERE id = $3",
+            )
+            .bind(retry_at.secs())
+            .bind(error.as_str()),
+            // Given up: never due again, and the error says why.
+            DeliveryOutcome::GaveUp { error } => sqlx::query(
+                "UPDATE logout_deliveries SET next_attempt_at = 9223372036854775807, \
+                 attempts = attempts + 1, last_error = $1 WHERE id = $2",
+            )
+            .bind(error.as_str()),
+        };
+        affected(
+            q.bind(id)
                 .execute(&self.writer)
                 .await
                 .map_err(unavailable)?
-                .rows_affected();
-        total +=
-            sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1")
-                .bind(now.secs())
-                .execute(&self.writer)
+                .rows_affected(),
+        )
+    }
+
+    async fn list_logout_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>> {
+        let rows =
+            sqlx::query("SELECT * FROM logout_deliveries ORDER BY created_at DESC, id LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
                 .await
-                .map_err(unavailable)?
-                .rows_affected();
-        Ok(total)
+                .map_err(unavailable)?;
+        rows.iter().map(delivery_from).collect()
+    }
+
+    async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
+        self.purge(now).await
     }
 }
