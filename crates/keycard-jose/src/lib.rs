@@ -90,9 +90,10 @@ pub struct SigningKey {
     alg: Alg,
     inner: Inner,
     rng: SystemRandom,
-    /// Precomputed `b64url({"alg":..,"kid":..,"typ":..})` prefixes for the two token types.
+    /// Precomputed `b64url({"alg":..,"kid":..,"typ":..})` prefixes for each token type.
     header_at: String,
     header_id: String,
+    header_logout: String,
 }
 
 impl fmt::Debug for SigningKey {
@@ -166,6 +167,7 @@ impl SigningKey {
         Ok(SigningKey {
             header_at: header("at+jwt"),
             header_id: header("JWT"),
+            header_logout: header("logout+jwt"),
             kid,
             alg,
             inner,
@@ -212,12 +214,14 @@ impl SigningKey {
         }
     }
 
-    /// Signs claims as a compact JWS with `typ` `at+jwt` (RFC 9068 §2.1) or `JWT` (id tokens).
+    /// Signs claims as a compact JWS with `typ` `at+jwt` (RFC 9068 §2.1), `JWT` (id tokens) or
+    /// `logout+jwt` (OIDC Back-Channel Logout §2.4).
     pub fn sign<T: Serialize>(&self, typ: TokenTyp, claims: &T) -> Result<String, JoseError> {
         let payload = serde_json::to_vec(claims).map_err(|_| JoseError::Sign)?;
         let header = match typ {
             TokenTyp::AccessToken => &self.header_at,
             TokenTyp::IdToken => &self.header_id,
+            TokenTyp::LogoutToken => &self.header_logout,
         };
         let mut out = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
         out.push_str(header);
@@ -252,6 +256,7 @@ impl SigningKey {
 pub enum TokenTyp {
     AccessToken,
     IdToken,
+    LogoutToken,
 }
 
 /// Verifies a compact JWS against a JWKS and returns its claims (RFC 7515 §5.2; RFC 8725 §3).

@@ -54,6 +54,36 @@ pub(crate) async fn authenticate_client<S: Store>(
     Ok((params, client))
 }
 
+/// Authenticates a client from its `Authorization: Basic` header alone, for the GET endpoints
+/// (the revocation feed). Confidential clients only.
+pub(crate) async fn authenticate_basic<S: Store>(
+    app: &App<S>,
+    headers: &HeaderMap,
+) -> Result<Arc<Client>, ServerError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str())
+        .transpose()
+        .map_err(|_| bad(OAuthError::invalid_client("malformed Authorization header")))?
+        .ok_or_else(|| {
+            bad(OAuthError::invalid_client(
+                "client authentication is missing",
+            ))
+        })?;
+    let auth = ClientAuth::parse(Some(authorization), &Params::default()).map_err(bad)?;
+    let client = app
+        .client(auth.client_id())
+        .await?
+        .ok_or_else(|| bad(OAuthError::invalid_client("client authentication failed")))?;
+    auth.verify(&client).map_err(bad)?;
+    if !client.is_confidential() {
+        return Err(bad(OAuthError::invalid_client(
+            "this endpoint needs a confidential client",
+        )));
+    }
+    Ok(client)
+}
+
 /// Verifies one of our JWT access tokens (signature with our parsed keys, `typ`, `iss`, time);
 /// `None` when the string is not one of our live access tokens.
 pub(crate) fn verified_access_token<S: Store>(app: &App<S>, token: &str) -> Option<AccessToken> {

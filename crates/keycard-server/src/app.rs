@@ -18,6 +18,7 @@ use keycard_store::{Revocation, Store, StoreError};
 
 use crate::cache::TtlCache;
 use crate::crypto::MasterKey;
+use crate::feed::FeedHub;
 use crate::keys::{KeyLoadError, KeyManager};
 use crate::password::Passwords;
 use crate::settings::Settings;
@@ -38,6 +39,8 @@ pub struct App<S: Store> {
     /// New login transactions per client address (in memory, per node: a bound on what an
     /// unauthenticated flood can make us write, not an exact count).
     txn_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// New revocation events, for the feed streams this node serves.
+    pub(crate) feed: FeedHub,
 }
 
 impl<S: Store> std::fmt::Debug for App<S> {
@@ -86,6 +89,7 @@ impl<S: Store> App<S> {
             templates: Templates::new().map_err(StartError::Templates)?,
             discovery,
             txn_limiter: RateLimiter::keyed(txn_quota(settings.txn_per_minute)),
+            feed: FeedHub::new(),
             clients: TtlCache::new(settings.cache_ttl, 10_000),
             apis: TtlCache::new(settings.cache_ttl, 10_000),
             settings,
@@ -167,8 +171,11 @@ fn txn_quota(per_minute: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
 }
 
-/// Starts the background tasks: key reload (rotation by another process) and the janitor.
+/// Starts the background tasks: key reload (rotation by another process, scheduled
+/// rotation), the janitor, the revocation feed's poller and the back-channel logout sender.
 pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
+    FeedHub::spawn(app);
+    crate::backchannel::spawn(app);
     let a = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(a.settings.key_reload);

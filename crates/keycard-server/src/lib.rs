@@ -19,9 +19,11 @@
 
 mod access;
 mod app;
+mod backchannel;
 mod cache;
 mod crypto;
 mod error;
+mod feed;
 mod flow;
 mod http;
 mod keys;

@@ -25,6 +25,11 @@ pub struct Settings {
     /// New login transactions one client address may start per minute (each is a stored row,
     /// created before anyone has authenticated).
     pub txn_per_minute: u32,
+    /// How often each node reads the revocation log for new events (another node's
+    /// revocations reach this node's feed streams this late at most, plus the read).
+    pub feed_poll: Duration,
+    /// How often an idle feed stream gets a keep-alive comment.
+    pub feed_keep_alive: Duration,
     /// Authorization codes live at most 60 s (FAPI 2.0; RFC 6749 recommends ≤ 10 min).
     pub code_ttl_secs: i64,
     pub session_ttl_secs: i64,
@@ -49,6 +54,8 @@ impl Settings {
             grant_ttl_secs: 90 * 24 * 3600,
             key_rotation_secs: Some(90 * 24 * 3600),
             txn_per_minute: 60,
+            feed_poll: Duration::from_millis(250),
+            feed_keep_alive: Duration::from_secs(10),
             code_ttl_secs: 60,
             session_ttl_secs: 24 * 3600,
             txn_ttl_secs: 600,

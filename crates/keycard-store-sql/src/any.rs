@@ -78,6 +78,7 @@ delegate! {
     fn reserve_login_attempt(&self, rules: &[ThrottleRule], now: UnixTime) -> Result<Option<i64>>;
     fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
     fn due_logout_deliveries(&self, now: UnixTime, limit: u32) -> Result<Vec<LogoutDelivery>>;
+    fn claim_logout_delivery(&self, id: &str, now: UnixTime, lease_until: UnixTime) -> Result<bool>;
     fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()>;
     fn list_logout_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>>;
     fn purge_expired(&self, now: UnixTime) -> Result<u64>;

@@ -252,6 +252,15 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<LogoutDelivery>>> + Send;
+    /// Takes a due delivery for one attempt: pushes its next attempt to `lease_until`, only if
+    /// it is still due at `now`, so of several nodes one sends it. Returns whether this caller
+    /// took it.
+    fn claim_logout_delivery(
+        &self,
+        id: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn finish_logout_delivery(
         &self,
         id: &str,

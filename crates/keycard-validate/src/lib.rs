@@ -87,7 +87,9 @@ pub use keycard_os::SystemClock;
 pub use keycard_protocol::{
     Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, ScopeSet, Subject, UnixTime,
 };
-pub use validator::{FetchError, LocalVerifier, ValidationError, Validator, ValidatorOptions};
+pub use validator::{
+    FetchError, IdTokenHint, LocalVerifier, ValidationError, Validator, ValidatorOptions,
+};
 
 /// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

@@ -515,6 +515,20 @@ impl Validator {
     }
 }
 
+/// The `typ` of the id tokens Keycard signs.
+const ID_TOKEN_TYP: crate::jws::Typ = crate::jws::Typ::new("JWT");
+
+/// What an `id_token_hint` says, once its signature is verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdTokenHint {
+    /// Whom it was issued for.
+    pub sub: keycard_protocol::Subject,
+    /// The client(s) it was issued to.
+    pub aud: Vec<Audience>,
+    /// The browser session it was issued in, if it says.
+    pub sid: Option<keycard_protocol::SessionId>,
+}
+
 /// The leeway in whole seconds, as claims count time.
 fn leeway_secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(60)
@@ -566,6 +580,32 @@ impl LocalVerifier {
             issuer,
             keys,
             leeway: leeway_secs(ValidatorOptions::default().leeway),
+        })
+    }
+
+    /// Verifies an id token this issuer signed, given back as an RP-initiated logout's
+    /// `id_token_hint` (OIDC RP-Initiated Logout 1.0 §2): the signature with these keys, `typ`
+    /// `JWT` and `iss`. Expiry is deliberately not checked — an expired hint still proves whom
+    /// it was issued for and to — and nothing else is trusted from it.
+    pub fn verify_id_token_hint(&self, token: &str) -> Result<IdTokenHint, ValidationError> {
+        let jws = Jws::parse(token)?;
+        let header = jws.header.check(ID_TOKEN_TYP)?;
+        let key = self
+            .keys
+            .get(header.kid())
+            .ok_or(ValidationError::UnknownKey)?;
+        jws.signed.verify_signature(&header, key)?;
+        let claims = jws.claims;
+        if claims.get("iss").and_then(serde_json::Value::as_str) != Some(self.issuer.as_str()) {
+            return Err(ValidationError::WrongIssuer);
+        }
+        Ok(IdTokenHint {
+            sub: access_token::required(&claims, "sub", keycard_protocol::Subject::parse)?,
+            aud: access_token::audiences(&claims)?,
+            sid: claims
+                .get("sid")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|s| keycard_protocol::SessionId::parse(s).ok()),
         })
     }
 

@@ -70,6 +70,10 @@ pub(crate) fn document(s: &Settings, alg: Alg) -> Bytes {
         request_parameter_supported: Some(false),
         request_uri_parameter_supported: Some(false),
         claims_parameter_supported: Some(false),
+        end_session_endpoint: Some(iss.endpoint("/logout")),
+        backchannel_logout_supported: Some(true),
+        backchannel_logout_session_supported: Some(true),
+        keycard_revocation_feed_endpoint: Some(iss.endpoint("/revocations")),
         ..ProviderMetadata::default()
     };
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())

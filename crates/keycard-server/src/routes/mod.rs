@@ -10,6 +10,7 @@ pub(crate) mod health;
 pub(crate) mod introspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+pub(crate) mod revocations;
 pub(crate) mod revoke;
 pub(crate) mod token;
 pub(crate) mod userinfo;
@@ -77,6 +78,7 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
             "/userinfo",
             get(userinfo::userinfo::<S>).post(userinfo::userinfo::<S>),
         )
+        .route("/revocations", get(revocations::revocations_get::<S>))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz::<S>))
         .route("/metrics", get(health::metrics_get));

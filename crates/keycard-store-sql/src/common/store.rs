@@ -740,6 +740,26 @@ impl Store for SqlStore {
         rows.iter().map(delivery_from).collect()
     }
 
+    async fn claim_logout_delivery(
+        &self,
+        id: &str,
+        now: UnixTime,
+        lease_until: UnixTime,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE logout_deliveries SET next_attempt_at = $1 \
+             WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
+        )
+        .bind(lease_until.secs())
+        .bind(id)
+        .bind(now.secs())
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()> {
         let q = match outcome {
             DeliveryOutcome::Delivered { at } => sqlx::query(

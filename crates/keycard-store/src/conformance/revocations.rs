@@ -189,8 +189,29 @@ pub async fn user_changes_end_sessions_revoke_grants_and_queue_logouts<S: Store>
             .unwrap()
             .grant_revoked
     );
-    // A delivery that failed is due again at its retry time; a delivered one never again.
+    // One of several nodes takes a due delivery; taken, it is not due until the lease ends.
     let id = due[0].id.clone();
+    let mut claims = Vec::new();
+    for _ in 0..4 {
+        let s = s.clone();
+        let id = id.clone();
+        claims.push(tokio::spawn(async move {
+            s.claim_logout_delivery(&id, UnixTime(100), UnixTime(160))
+                .await
+        }));
+    }
+    let mut taken = 0;
+    for c in claims {
+        taken += usize::from(c.await.unwrap().unwrap());
+    }
+    assert_eq!(taken, 1);
+    assert!(
+        s.due_logout_deliveries(UnixTime(159), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A delivery that failed is due again at its retry time; a delivered one never again.
     let failed = DeliveryOutcome::Failed {
         error: "connection refused".into(),
         retry_at: UnixTime(130),

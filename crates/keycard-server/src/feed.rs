@@ -1,0 +1,87 @@
+//! The node's view of the revocation log (a Keycard extension; ARCHITECTURE.md "Revocation
+//! feed"): one poller per node reads what was appended to the store's log — by this node, by
+//! another node on the same database, or by an admin command — and hands each new event to
+//! every stream the node serves.
+//!
+//! [`FeedHub::spawn`] starts the poller; [`FeedHub::subscribe`] gives a stream its receiver and
+//! the sequence number the hub has reached. Polling the store (every
+//! `Settings::feed_poll`, 250 ms by default) is the notification channel: it works the same on
+//! SQLite and PostgreSQL, needs no LISTEN/NOTIFY, and bounds how late another node's
+//! revocation reaches this node's streams.
+//!
+//! Not here: who may read the feed and the wire format (`routes::revocations`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keycard_protocol::revocation::RevocationEvent;
+use keycard_store::Store;
+use tokio::sync::broadcast;
+
+use crate::app::App;
+
+/// How many events a slow stream may fall behind before it re-reads the store.
+const BACKLOG: usize = 4096;
+
+/// The node's fan-out of new revocation events.
+#[derive(Debug)]
+pub(crate) struct FeedHub {
+    tx: broadcast::Sender<Arc<RevocationEvent>>,
+    /// The highest sequence number handed to the streams.
+    seen: AtomicU64,
+}
+
+impl FeedHub {
+    pub(crate) fn new() -> FeedHub {
+        FeedHub {
+            tx: broadcast::channel(BACKLOG).0,
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// A receiver of the events after [`FeedHub::seen`] (read after subscribing, so nothing
+    /// between the two is missed; a stream drops what it already sent by `seq`).
+    pub(crate) fn subscribe(&self) -> (broadcast::Receiver<Arc<RevocationEvent>>, u64) {
+        let rx = self.tx.subscribe();
+        (rx, self.seen.load(Ordering::Acquire))
+    }
+
+    /// The highest sequence number handed to the streams.
+    pub(crate) fn seen(&self) -> u64 {
+        self.seen.load(Ordering::Acquire)
+    }
+
+    /// Starts the poller. It begins at the log's current end: streams catch up on older
+    /// events from the store themselves.
+    pub(crate) fn spawn<S: Store>(app: &Arc<App<S>>) {
+        let a = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(a.settings.feed_poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let hub = &a.feed;
+            let mut started = false;
+            loop {
+                tick.tick().await;
+                let since = hub.seen.load(Ordering::Acquire);
+                let page = match a.store.revocations_since(since, 1000).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the revocation log failed");
+                        continue;
+                    }
+                };
+                if !started {
+                    started = true;
+                    hub.seen.store(page.last, Ordering::Release);
+                    continue;
+                }
+                for e in page.events {
+                    let seq = e.seq;
+                    // No receiver is not an error: nobody is streaming right now.
+                    let _ = hub.tx.send(Arc::new(e));
+                    hub.seen.store(seq, Ordering::Release);
+                }
+            }
+        });
+    }
+}
