@@ -70,6 +70,9 @@ impl TestServer {
         .await
         .expect("app");
         keycard_server::metrics_handle();
+        // The feed's poller, the back-channel sender, key reload and scheduled rotation run as
+        // they do in `keycard serve`.
+        keycard_server::spawn_background(&app);
         let router = keycard_server::router(app.clone());
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -149,6 +152,16 @@ impl TestServer {
 
     /// Registers a client; returns its secret for confidential clients.
     pub async fn add_client(&self, spec: ClientSpec<'_>) -> Option<String> {
+        self.add_client_with(spec, |_| {}).await
+    }
+
+    /// Registers a client after letting the test set what [`ClientSpec`] does not carry (the
+    /// feed permission, post-logout and back-channel logout URIs).
+    pub async fn add_client_with(
+        &self,
+        spec: ClientSpec<'_>,
+        adjust: impl FnOnce(&mut Client),
+    ) -> Option<String> {
         let secret = spec
             .confidential
             .then(new_secret::<keycard_protocol::kind::ClientSecret>);
@@ -178,6 +191,8 @@ impl TestServer {
             post_logout_redirect_uris: vec![],
             backchannel_logout: None,
         };
+        let mut c = c;
+        adjust(&mut c);
         self.store()
             .create_client(&c, self.clock.now())
             .await
@@ -296,12 +311,37 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    /// A browser on another machine: its connections come from `ip` (any 127.0.0.0/8 address
+    /// reaches the server on Linux), so per-address rules see a different peer.
+    pub fn from_address(server: &TestServer, ip: [u8; 4]) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client");
+        Browser {
+            base: server.base.clone(),
+            http,
+            cookies: HashMap::new(),
+        }
+    }
+
+    /// The `Cookie` header this browser sends (for tests that fire requests in parallel).
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// The HTTP client this browser's requests go out on.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     async fn finish(&mut self, r: reqwest::Response) -> Resp {

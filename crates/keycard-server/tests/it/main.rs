@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
+mod authorize_rules;
+mod lifecycle;
+mod login_throttle;
 mod oidc_core;
 mod pages;
 mod rfc6749_authorize;
