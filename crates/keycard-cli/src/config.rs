@@ -10,6 +10,7 @@ use keycard_jose::Alg;
 use keycard_protocol::Issuer;
 use keycard_server::MasterKey;
 use keycard_server::Settings;
+use keycard_store_sql::AnyStoreUrl;
 use serde::Deserialize;
 
 use crate::cmd::serve::ServeArgs;
@@ -20,6 +21,17 @@ use crate::cmd::serve::ServeArgs;
 pub(crate) struct FileConfig {
     pub(crate) database_url: Option<String>,
     pub(crate) addr: Option<String>,
+    // Listener limits, trusted proxies and the metrics listener (`crate::listen`).
+    pub(crate) header_read_timeout: Option<u64>,
+    pub(crate) idle_timeout: Option<u64>,
+    pub(crate) body_timeout: Option<u64>,
+    pub(crate) request_timeout: Option<u64>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_peer: Option<usize>,
+    pub(crate) shutdown_grace: Option<u64>,
+    pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) forwarded_header: Option<String>,
+    pub(crate) metrics_addr: Option<String>,
     pub(crate) issuer: Option<String>,
     pub(crate) signing_alg: Option<String>,
     pub(crate) access_token_ttl: Option<i64>,
@@ -117,19 +129,24 @@ pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Se
     Ok(s)
 }
 
-/// Where the master key lives: `KEYCARD_MASTER_KEY_FILE`, the config file, or `<database>.key`.
-pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> PathBuf {
+/// Where the master key lives: `KEYCARD_MASTER_KEY_FILE`, the config file, or `<database>.key`
+/// next to a SQLite database. A PostgreSQL URL names no file to put it next to (and deriving a
+/// path from it would copy its password into the path), so there it must be configured.
+pub(crate) fn master_key_path(file: &FileConfig, db_url: &str) -> Option<PathBuf> {
     if let Ok(p) = std::env::var("KEYCARD_MASTER_KEY_FILE") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
     if let Some(p) = &file.master_key_file {
-        return p.clone();
+        return Some(p.clone());
     }
-    let mut key = keycard_store_sql::sqlite::path_of_url(db_url)
+    let AnyStoreUrl::Sqlite(url) = AnyStoreUrl::parse(db_url).ok()? else {
+        return None;
+    };
+    let mut key = keycard_store_sql::sqlite::path_of_url(&url)
         .as_os_str()
         .to_owned();
     key.push(".key");
-    PathBuf::from(key)
+    Some(PathBuf::from(key))
 }
 
 /// Where the master key comes from, for messages: the environment variable's name or the file's
@@ -138,7 +155,41 @@ pub(crate) fn master_key_source(file: &FileConfig, db_url: &str) -> String {
     if std::env::var_os("KEYCARD_MASTER_KEY").is_some() {
         return "KEYCARD_MASTER_KEY".into();
     }
-    master_key_path(file, db_url).display().to_string()
+    match master_key_path(file, db_url) {
+        Some(p) => p.display().to_string(),
+        None => "(not configured: set KEYCARD_MASTER_KEY or KEYCARD_MASTER_KEY_FILE)".into(),
+    }
+}
+
+/// `url` with the password of its userinfo and any `password` query parameter replaced by
+/// `***`, for printing: `postgres://user:***@host/db`. Text that is not a URL is printed as is.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The last `@` ends the userinfo even when a password holds a raw `/`, `?` or `@`; an `@`
+    // later in the URL only makes more of it hidden.
+    let (user, tail) = match rest.rsplit_once('@') {
+        Some((userinfo, tail)) => match userinfo.split_once(':') {
+            Some((user, _password)) => (format!("{user}:***@"), tail),
+            None => (format!("{userinfo}@"), tail),
+        },
+        None => (String::new(), rest),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{user}{tail}")
 }
 
 /// Loads the master key from `KEYCARD_MASTER_KEY` (base64url, 32 bytes) or its file, creating
@@ -158,7 +209,9 @@ pub(crate) fn master_key(file: &FileConfig, db_url: &str) -> anyhow::Result<Mast
             "with PostgreSQL, set KEYCARD_MASTER_KEY or KEYCARD_MASTER_KEY_FILE (the same on every node)"
         );
     }
-    let path = master_key_path(file, db_url);
+    let Some(path) = master_key_path(file, db_url) else {
+        bail!("set KEYCARD_MASTER_KEY or KEYCARD_MASTER_KEY_FILE");
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             parse_key(text.trim()).with_context(|| format!("reading master key {}", path.display()))
@@ -196,4 +249,53 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating master key {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        let rows = [
+            (
+                "postgres://keycard:s3cret@db.internal:5432/keycard",
+                "postgres://keycard:***@db.internal:5432/keycard",
+            ),
+            (
+                "postgres://keycard:p@ss:w@rd@db/keycard?sslmode=require",
+                "postgres://keycard:***@db/keycard?sslmode=require",
+            ),
+            (
+                "postgres://keycard@db/keycard?password=s3cret&sslmode=require",
+                "postgres://keycard@db/keycard?password=***&sslmode=require",
+            ),
+            ("postgres://u:pa/ss?x@db/k", "postgres://u:***@db/k"),
+            ("postgres://db/keycard", "postgres://db/keycard"),
+            (
+                "sqlite:///var/lib/keycard.db",
+                "sqlite:///var/lib/keycard.db",
+            ),
+            ("keycard.db", "keycard.db"),
+        ];
+        for (url, want) in rows {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn no_key_file_is_derived_from_a_postgres_url() {
+        let file = FileConfig::default();
+        if std::env::var_os("KEYCARD_MASTER_KEY_FILE").is_some() {
+            return;
+        }
+        assert_eq!(
+            master_key_path(&file, "postgres://u:s3cret@db/keycard"),
+            None
+        );
+        assert_eq!(
+            master_key_path(&file, "sqlite://data/keycard.db"),
+            Some(PathBuf::from("data/keycard.db.key"))
+        );
+    }
 }

@@ -108,7 +108,13 @@ pub(crate) async fn run(addr: &str, issuer: &str, audience: &str) -> anyhow::Res
     println!(
         "demo API on http://{addr}: GET /photos (photos:read, local), POST /orders (orders:write, introspection)"
     );
-    axum::serve(listener, app).await?;
+    keycard_serve::serve(
+        listener,
+        app,
+        keycard_serve::ServeOptions::default(),
+        crate::cmd::serve::shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 mod cmd;
 mod config;
 mod demo_api;
+mod listen;
 
 use clap::{Parser, Subcommand};
 

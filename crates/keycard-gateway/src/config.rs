@@ -18,7 +18,6 @@
 //! do at run time (the proxy).
 
 mod describe;
-mod proxies;
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
@@ -28,11 +27,11 @@ use http::HeaderName;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use self::proxies::TrustedProxy;
 use crate::route::{
     Auth, DEFAULT_TIMEOUT, MAX_TIMEOUT, Route, RouteError, RoutePath, RouteSpec, RouteTable,
     Upstream, parse_method, parse_scope,
 };
+pub use keycard_protocol::forwarded::TrustedProxy;
 
 /// A validated gateway configuration.
 #[derive(Clone, Debug)]

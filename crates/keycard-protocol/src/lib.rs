@@ -4,7 +4,8 @@
 //! and the CLI all speak through these types. Values ([`values`], [`secret`], [`time`]) are
 //! newtypes parsed once and carried end to end; requests are parsed and decided here
 //! ([`form`], [`authorize`], [`token`], [`client_auth`], [`pkce`], [`redirect`], [`policy`],
-//! [`issue`], [`bearer`]); the wire documents are typed both ways ([`discovery`],
+//! [`issue`], [`bearer`]), and so is the client address behind trusted proxies
+//! ([`forwarded`]); the wire documents are typed both ways ([`discovery`],
 //! [`token::TokenResponse`], [`introspect`], [`error::ErrorResponse`], [`claims`]); and
 //! [`wire`] is the one map from errors to responses.
 //!
@@ -24,6 +25,7 @@ pub mod values;
 
 pub mod claims;
 pub mod form;
+pub mod forwarded;
 pub mod pkce;
 pub mod policy;
 pub mod redirect;

@@ -1,10 +1,11 @@
 //! The Keycard authorization server: axum routes around the pure rules of keycard-protocol.
 //!
 //! Entry points: [`App::new`] builds the shared state from a [`Store`](keycard_store::Store) and
-//! [`Settings`]; [`router`] returns the axum `Router`; [`spawn_background`] starts the
-//! key-reload and janitor tasks. Each handler follows parse → load → decide → persist →
-//! respond: parsing and deciding are keycard-protocol functions, loading and persisting are
-//! `Store` calls.
+//! [`Settings`]; [`router`] returns the axum `Router` and [`metrics_router`] the `/metrics`
+//! one, for a listener of its own; [`spawn_background`] starts the key-reload and janitor
+//! tasks. Each handler follows parse → load → decide → persist → respond: parsing and deciding
+//! are keycard-protocol functions, loading and persisting are `Store` calls. The routers are
+//! served by `keycard_serve::serve`, whose `ClientAddr` names the client of each request.
 //!
 //! Layers, top down (imports only go down): `routes` (one file per endpoint or page) → `flow`
 //! (the authorization flow shared by the authorize, login and consent pages) and `pages` (page
@@ -43,5 +44,5 @@ pub use keys::{revoke as revoke_key, rotate as rotate_keys};
 pub use metrics::handle as metrics_handle;
 pub use password::{hash_blocking as hash_password, verify_with_memory};
 pub use routes::demo::{DEMO_API, DEMO_CLIENT, demo_redirect_uri};
-pub use routes::router;
+pub use routes::{metrics_router, router};
 pub use settings::Settings;

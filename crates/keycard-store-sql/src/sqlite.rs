@@ -358,12 +358,38 @@ pub fn path_of_url(url: &str) -> &Path {
     Path::new(path.split('?').next().unwrap_or(path))
 }
 
+/// Creates an empty file readable and writable by its owner only; fails if it exists.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(drop)
+}
+
 /// The public name of the SQLite store.
 pub type SqliteStore = SqlStore;
 
 impl SqlStore {
     /// Opens (creating if needed) the database at `path` and applies migrations.
+    ///
+    /// A new database file is created owner-only (0600) before SQLite first opens it: it holds
+    /// password hashes and emails, and SQLite gives the `-wal` and `-shm` files it creates the
+    /// database file's mode, so they are owner-only too.
     pub async fn open(path: &Path) -> Result<Self> {
+        match create_private(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )));
+            }
+        }
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -427,11 +453,19 @@ impl SqlStore {
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
-        sqlx::query("VACUUM INTO $1")
+        // `VACUUM INTO` writes into an empty file it is given, so creating that file first
+        // makes the copy owner-only (0600) like the database, and refuses an existing one.
+        create_private(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+        })?;
+        let copied = sqlx::query("VACUUM INTO $1")
             .bind(target)
             .execute(&self.reader)
-            .await
-            .map_err(unavailable)?;
+            .await;
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(path);
+            return Err(unavailable(e));
+        }
         Ok(())
     }
 

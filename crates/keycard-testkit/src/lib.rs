@@ -1,4 +1,5 @@
-//! Test fixtures: a real Keycard server on 127.0.0.1:0 with a temporary database and an
+//! Test fixtures: a real Keycard server on 127.0.0.1:0 (served by keycard-serve with its
+//! default limits, and `/metrics` on a listener of its own) with a temporary database and an
 //! advanceable clock. The database is SQLite, or PostgreSQL (a fresh schema per server in the
 //! database named by `KEYCARD_TEST_PG_URL`) when `KEYCARD_TEST_BACKEND=postgres`, so the same
 //! black-box suite checks both backends byte for byte. Plus a tiny cookie-keeping "browser"
@@ -27,6 +28,8 @@ pub const REDIRECT: &str = "https://app.example.com/cb";
 /// A running server.
 pub struct TestServer {
     pub base: String,
+    /// The separate listener serving `/metrics`.
+    pub metrics_base: String,
     /// The master key's bytes, so a test can rotate keys as `keycard keys rotate` does.
     master: [u8; 32],
     pub app: Arc<App<AnyStore>>,
@@ -74,19 +77,30 @@ impl TestServer {
         // they do in `keycard serve`.
         keycard_server::spawn_background(&app);
         let router = keycard_server::router(app.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await;
-        });
+        let options = keycard_serve::ServeOptions::default();
+        tokio::spawn(keycard_serve::serve(
+            listener,
+            router,
+            options.clone(),
+            std::future::pending(),
+        ));
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let metrics_base = format!("http://{}", metrics.local_addr().expect("addr"));
+        tokio::spawn(keycard_serve::serve(
+            metrics,
+            keycard_server::metrics_router(),
+            options,
+            std::future::pending(),
+        ));
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
         TestServer {
             base,
+            metrics_base,
             master,
             app,
             clock,
@@ -115,6 +129,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A URL on the metrics listener.
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("{}{}", self.metrics_base, path)
     }
 
     pub async fn add_user(&self, username: &str) -> User {

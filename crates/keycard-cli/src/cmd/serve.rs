@@ -1,15 +1,19 @@
 //! `keycard serve` and `keycard demo`: run the authorization server until SIGINT or SIGTERM.
 //!
-//! [`run`] turns [`ServeArgs`] and the configuration file into `Settings`, binds the listener,
-//! opens the store and serves `keycard_server::router`; for `keycard demo` it seeds the demo
-//! data first. [`init_logging`] sets up tracing for every long-running command.
+//! [`run`] turns [`ServeArgs`] and the configuration file into `Settings` and listener
+//! options, binds the listener (and the metrics listener, when configured), opens the store and
+//! serves `keycard_server::router` with `keycard_serve`'s limits; for `keycard demo` it seeds
+//! the demo data first. [`init_logging`] sets up tracing for every long-running command.
+//! [`shutdown_signal`] is SIGINT or SIGTERM.
 //!
-//! The settings and the master key are checked before the store is opened, so a bad
-//! configuration fails without touching the database. Shutdown is graceful: on a signal the
-//! server stops accepting and lets in-flight requests finish.
+//! The settings, the listener options and the master key are checked before the store is
+//! opened, so a bad configuration fails without touching the database. Shutdown is graceful:
+//! on a signal both listeners stop accepting and let in-flight requests finish, for at most the
+//! configured grace. `/metrics` is only ever served on the metrics listener.
 //!
 //! Not here: what the demo seeds (`super::demo`), how flags, environment and file combine
-//! into settings (`crate::config`), and `keycard config-check` (`super::config_check`).
+//! into settings (`crate::config`, `crate::listen`), and `keycard config-check`
+//! (`super::config_check`).
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use keycard_store::Store;
 
 use crate::cmd::{demo, open_store};
 use crate::config;
+use crate::listen::{self, ListenArgs};
 
 #[derive(Args, Debug, Clone, Default)]
 pub(crate) struct ServeArgs {
@@ -56,7 +61,12 @@ pub(crate) struct ServeArgs {
     /// Rotate the signing keys every this many days (0: only by `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION_DAYS")]
     pub(crate) key_rotation_days: Option<i64>,
+    #[command(flatten)]
+    pub(crate) listen: ListenArgs,
 }
+
+/// Connections the metrics listener serves at once.
+const METRICS_MAX_CONNECTIONS: usize = 64;
 
 /// `keycard serve`, or `keycard demo` when `demo` is set.
 pub(crate) async fn run(
@@ -74,12 +84,36 @@ pub(crate) async fn run(
     let mut settings = config::settings(file, &args)?;
     settings.demo = demo;
     let addr = config::addr(file, &args);
+    let options = listen::serve_options(file, &args.listen)?;
     let master = config::master_key(file, db_url)?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener = bind(&addr).await?;
+    let metrics = match listen::metrics_addr(file, &args.listen) {
+        Some(a) => Some((bind(&a).await?, a)),
+        None => None,
+    };
     let store = open_store(db_url, !args.no_migrate).await?;
-    run_server(store, settings, master, listener, addr, demo).await
+    let listeners = Listeners {
+        main: listener,
+        addr,
+        metrics,
+        options,
+    };
+    run_server(store, settings, master, listeners, demo).await
+}
+
+async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
+
+/// The bound listeners and the limits they serve with.
+#[derive(Debug)]
+struct Listeners {
+    main: tokio::net::TcpListener,
+    addr: String,
+    metrics: Option<(tokio::net::TcpListener, String)>,
+    options: keycard_serve::ServeOptions,
 }
 
 /// Logs to stderr, filtered by `KEYCARD_LOG` or else `RUST_LOG`, as text or as JSON lines.
@@ -101,8 +135,7 @@ async fn run_server<S: Store>(
     store: S,
     settings: Settings,
     master: MasterKey,
-    listener: tokio::net::TcpListener,
-    addr: String,
+    listeners: Listeners,
     demo: bool,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn keycard_protocol::Clock> = Arc::new(SystemClock);
@@ -112,18 +145,51 @@ async fn run_server<S: Store>(
     let app = App::new(store, settings.clone(), master, clock).await?;
     keycard_server::metrics_handle();
     keycard_server::spawn_background(&app);
-    tracing::info!(addr = %addr, issuer = %settings.issuer.as_str(), "keycard listening");
+    let Listeners {
+        main,
+        addr,
+        metrics,
+        options,
+    } = listeners;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_task = metrics.map(|(listener, metrics_addr)| {
+        tracing::info!(addr = %metrics_addr, "metrics listening");
+        // A scraper needs a connection or two. The main listener's cap already leaves only a
+        // small headroom of file descriptors, and this listener must not eat it.
+        let metrics_options = keycard_serve::ServeOptions {
+            max_connections: options.max_connections.min(METRICS_MAX_CONNECTIONS),
+            ..options.clone()
+        };
+        tokio::spawn(keycard_serve::serve(
+            listener,
+            keycard_server::metrics_router(),
+            metrics_options,
+            until_stopped(stopped.clone()),
+        ))
+    });
+    tracing::info!(
+        addr = %addr,
+        issuer = %settings.issuer.as_str(),
+        limits = %crate::listen::describe(&options, None),
+        "keycard listening"
+    );
     let router = keycard_server::router(app);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    keycard_serve::serve(main, router, options, until_stopped(stopped)).await;
+    if let Some(t) = metrics_task {
+        let _ = t.await;
+    }
     Ok(())
 }
 
-async fn shutdown() {
+/// Completes on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

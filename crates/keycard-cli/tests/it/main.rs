@@ -1,6 +1,8 @@
 //! End-to-end tests of the real `keycard` binary: a third-party OIDC library against it
 //! (`interop`), real Chromium through the login and consent pages (`browser`), and the
-//! README's `keycard demo` quick start (`readme`), and `keycard backup` (`backup`).
+//! README's `keycard demo` quick start (`readme`), `keycard backup` (`backup`), the listener's
+//! connection limits, trusted proxies and metrics listener (`limits`), and file modes and
+//! `config-check` redaction (`files`).
 //!
 //! Every test starts its own server process on a free port with a fresh SQLite database in a
 //! temporary directory; the process is killed when the test's [`Keycard`] handle drops.
@@ -10,7 +12,9 @@
 mod backup;
 mod browser;
 mod demo_api;
+mod files;
 mod interop;
+mod limits;
 mod multinode;
 mod readme;
 
@@ -103,6 +107,11 @@ impl Keycard {
 
     /// Starts `keycard <subcommand>` (`serve` or `demo`) and waits for `/readyz`.
     pub async fn start(&mut self, subcommand: &str) {
+        self.start_with(subcommand, &[]).await;
+    }
+
+    /// Starts `keycard <subcommand> <extra...>` and waits for `/readyz`.
+    pub async fn start_with(&mut self, subcommand: &str, extra: &[&str]) {
         assert!(self.child.is_none(), "server already started");
         let stdout = std::fs::File::create(self.stdout_path()).expect("stdout file");
         let stderr = std::fs::File::create(self.stderr_path()).expect("stderr file");
@@ -110,6 +119,7 @@ impl Keycard {
             .args(["--database-url", &self.db_url, subcommand])
             .args(["--addr", &format!("127.0.0.1:{}", self.port)])
             .args(["--issuer", &self.base])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

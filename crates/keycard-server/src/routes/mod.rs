@@ -1,6 +1,7 @@
 //! HTTP routes, one file per endpoint or page, and [`router`], which mounts them behind the
-//! shared middleware. Route files never call each other: what they share lives below them
-//! (`flow`, `pages`, `access`, `http`).
+//! shared middleware; [`metrics_router`] is `/metrics` alone, for a separate listener. Route
+//! files never call each other: what they share lives below them (`flow`, `pages`, `access`,
+//! `http`).
 
 pub(crate) mod authorize;
 pub(crate) mod consent;
@@ -30,6 +31,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::App;
+use crate::http;
 
 /// Largest accepted request body (form posts are small; anything bigger is a 413).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -80,29 +82,30 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         )
         .route("/revocations", get(revocations::revocations_get::<S>))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz::<S>))
-        .route("/metrics", get(health::metrics_get));
+        .route("/readyz", get(health::readyz::<S>));
     if app.settings.demo {
         r = r
             .route("/demo", get(demo::demo_get::<S>))
             .route("/demo/callback", any(demo::callback_get::<S>));
     }
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(http::REQUEST_ID);
     r.fallback(not_found)
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let id = req.headers().get(http::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    let client = http::logged_client(req);
                     // The path only: queries can carry transaction handles.
-                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %req.uri().path())
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(http::request_id_from_trusted_proxy_only))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -115,6 +118,12 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(CatchPanicLayer::new())
         .with_state(app)
+}
+
+/// `/metrics` (Prometheus text), for a listener of its own: it is never on the public router,
+/// since its labels describe traffic to anyone who asks.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(health::metrics_get))
 }
 
 async fn not_found() -> Response {

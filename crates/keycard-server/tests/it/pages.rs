@@ -259,9 +259,14 @@ async fn health_ready_and_metrics() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        s.http.get(s.url("/metrics")).send().await.unwrap().status(),
+        404,
+        "metrics are only on their own listener"
+    );
     let m = s
         .http
-        .get(s.url("/metrics"))
+        .get(s.metrics_url("/metrics"))
         .send()
         .await
         .unwrap()
