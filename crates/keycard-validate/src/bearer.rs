@@ -114,7 +114,8 @@ impl BearerError {
             | ValidationError::Expired
             | ValidationError::NotYetValid
             | ValidationError::IssuedInFuture
-            | ValidationError::InvalidClaim(_) => BearerError::InvalidToken(e),
+            | ValidationError::InvalidClaim(_)
+            | ValidationError::Revoked => BearerError::InvalidToken(e),
         }
     }
 
