@@ -98,7 +98,9 @@ pub enum BearerError {
 }
 
 impl BearerError {
-    pub(crate) fn from_validation(e: ValidationError) -> BearerError {
+    /// The refusal for a validation error: `invalid_token`, or unavailable when the keys could
+    /// not be loaded.
+    pub fn from_validation(e: ValidationError) -> BearerError {
         match e {
             ValidationError::KeysUnavailable(_) => BearerError::Unavailable(e),
             ValidationError::TooLarge
