@@ -91,7 +91,12 @@ impl std::fmt::Debug for Authority {
 
 impl Drop for Authority {
     fn drop(&mut self) {
-        for t in self.tasks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
             t.abort();
         }
     }
@@ -155,7 +160,10 @@ impl Authority {
             };
             let built = build(&doc, issuer, audience, credentials, http, &options);
             if let Some(feed) = &built.feed {
-                let mut tasks = authority.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut tasks = authority
+                    .tasks
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 tasks.push(feed.spawn());
                 tasks.push(tokio::spawn(evict_on_events(feed.clone(), cache)));
             }
@@ -175,10 +183,7 @@ impl Authority {
     }
 }
 
-async fn discover(
-    http: &Arc<dyn HttpClient>,
-    issuer: &Issuer,
-) -> Result<ProviderMetadata, String> {
+async fn discover(http: &Arc<dyn HttpClient>, issuer: &Issuer) -> Result<ProviderMetadata, String> {
     let url = ProviderMetadata::discovery_url(issuer);
     let resp = tokio::time::timeout(Duration::from_secs(5), http.get(&url))
         .await
@@ -266,7 +271,9 @@ struct MeteredHttp {
 impl HttpClient for MeteredHttp {
     fn get<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
         if url.ends_with("/.well-known/openid-configuration") {
-            self.metrics.discovery_fetches.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .discovery_fetches
+                .fetch_add(1, Ordering::Relaxed);
         } else {
             // Discovery is the only other GET through `get`: everything else is a JWKS.
             self.metrics.jwks_fetches.fetch_add(1, Ordering::Relaxed);

@@ -87,29 +87,20 @@ const FORWARDED: &[&str] = &[
 
 impl Upstreams {
     /// Clients whose connections time out after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Upstreams {
+    pub fn new(connect_timeout: Duration) -> Result<Upstreams, String> {
         let mut roots = rustls::RootCertStore::empty();
         // Unreadable system certificates leave https upstreams failing with 502, not the
         // gateway failing to start for routes that may all be plain http.
         for cert in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(cert);
         }
-        let tls = |alpn: &[&[u8]]| {
-            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| {
-                    b.with_root_certificates(roots.clone())
-                        .with_no_client_auth()
-                })
-                .unwrap_or_else(|_| {
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(roots.clone())
-                        .with_no_client_auth()
-                });
-            cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-            cfg
-        };
+        // The connector builder sets ALPN from the enabled versions (and panics if it is preset).
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let http = || {
             let mut c = HttpConnector::new();
             c.enforce_http(false);
@@ -118,17 +109,17 @@ impl Upstreams {
             c
         };
         let h1_conn = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls(&[b"http/1.1"]))
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http());
         let h2_conn = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls(&[b"h2"]))
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http2()
             .wrap_connector(http());
         let exec = TokioExecutor::new();
-        Upstreams {
+        Ok(Upstreams {
             h1: Client::builder(exec.clone())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .pool_max_idle_per_host(64)
@@ -137,7 +128,7 @@ impl Upstreams {
                 .http2_only(true)
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(h2_conn),
-        }
+        })
     }
 
     /// Sends `req` (headers already rewritten) to the route's upstream at `target`.
@@ -231,7 +222,10 @@ fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
         .get_all(header::TE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     for name in HOP_BY_HOP.iter().copied() {
         h.remove(name);
     }
@@ -277,10 +271,10 @@ pub fn request_headers(h: &mut HeaderMap, uri: &Uri, out: Outgoing<'_>) {
     if !out.forward_authorization {
         h.remove(header::AUTHORIZATION);
     }
-    let host = h
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let host = h.get(header::HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     let peer_ip = out.peer.ip().to_canonical().to_string();
     let xff = if out.trusted_peer {
         let earlier: Vec<&str> = h
@@ -345,10 +339,7 @@ mod tests {
             trusted_peer: trusted,
             request_id: "r1",
             names,
-            identity: vec![(
-                names.sub.clone(),
-                HeaderValue::from_static("alice"),
-            )],
+            identity: vec![(names.sub.clone(), HeaderValue::from_static("alice"))],
             forward_authorization: false,
             upstream_authority: "up:9090",
         }

@@ -134,7 +134,8 @@ impl Gateway {
         };
         let shared = Arc::new(Shared {
             state: RwLock::new(Arc::new(State {
-                upstreams: Upstreams::new(config.limits().upstream_connect_timeout),
+                upstreams: Upstreams::new(config.limits().upstream_connect_timeout)
+                    .map_err(GatewayError::Http)?,
                 authority: None,
                 config: config.clone(),
             })),
@@ -221,7 +222,8 @@ impl Gateway {
             {
                 o.upstreams.clone()
             }
-            _ => Upstreams::new(config.limits().upstream_connect_timeout),
+            _ => Upstreams::new(config.limits().upstream_connect_timeout)
+                .map_err(GatewayError::Http)?,
         };
         Ok(State {
             config,
@@ -333,8 +335,10 @@ impl Gateway {
             {
                 self.shared.metrics.unrouted.fetch_add(1, Ordering::Relaxed);
                 let mut r = json(StatusCode::OK, self.shared.signer.jwks());
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("max-age=300"),
+                );
                 return r;
             }
             _ => {}
@@ -476,7 +480,9 @@ fn hex4() -> String {
 
 /// A body from bytes in memory.
 pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {

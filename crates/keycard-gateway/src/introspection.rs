@@ -36,13 +36,16 @@ pub type Failure = String;
 
 type Outcome = Result<Arc<Introspection>, Failure>;
 
+/// A cached answer and the time it stops being served.
+type Entry = (Arc<Introspection>, UnixTime);
+
 /// The cache and the single-flight table.
 pub struct IntrospectionCache {
     ttl: Option<i64>,
     capacity: usize,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-    entries: Mutex<HashMap<[u8; 32], (Arc<Introspection>, UnixTime)>>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
     inflight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Outcome>>>>,
 }
 
@@ -127,12 +130,11 @@ impl IntrospectionCache {
         let Some(ttl) = self.ttl else { return };
         let now = self.clock.now();
         let mut until = now.plus(ttl);
-        if answer.active {
-            match answer.exp {
-                Some(exp) => until = until.min(exp),
-                // An active answer without `exp` is kept for the TTL only.
-                None => {}
-            }
+        // An active answer without `exp` is kept for the TTL only.
+        if answer.active
+            && let Some(exp) = answer.exp
+        {
+            until = until.min(exp);
         }
         if until <= now {
             return;

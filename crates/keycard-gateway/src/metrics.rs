@@ -240,8 +240,18 @@ mod tests {
     #[test]
     fn exposition_counts_and_histograms() {
         let m = Metrics::default();
-        m.record("/photos", "local", Outcome::Proxied, Duration::from_micros(300));
-        m.record("/photos", "local", Outcome::Unauthorized, Duration::from_secs(9));
+        m.record(
+            "/photos",
+            "local",
+            Outcome::Proxied,
+            Duration::from_micros(300),
+        );
+        m.record(
+            "/photos",
+            "local",
+            Outcome::Unauthorized,
+            Duration::from_secs(9),
+        );
         let text = m.render(None);
         assert!(text.contains(
             "keycard_gateway_requests_total{route=\"/photos\",policy=\"local\",outcome=\"proxied\"} 1\n"

@@ -53,7 +53,10 @@ impl Refusal {
             )),
         };
         let (parts, body) = resp.into_parts();
-        Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+        Response::from_parts(
+            parts,
+            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        )
     }
 
     /// How this refusal is counted.
@@ -69,7 +72,6 @@ impl Refusal {
         }
     }
 }
-
 
 impl From<BearerError> for Refusal {
     fn from(e: BearerError) -> Refusal {
@@ -91,7 +93,9 @@ pub async fn check(
     let token = bearer_token(headers)?;
     let ready = authority
         .and_then(Authority::ready)
-        .ok_or(Refusal::Unavailable("the authorization server has not been reached yet"))?;
+        .ok_or(Refusal::Unavailable(
+            "the authorization server has not been reached yet",
+        ))?;
     let required = RequireScopes::all(route.scopes().iter().map(|s| s.as_str().to_owned()));
     let local = match auth {
         Auth::None | Auth::Local => true,
@@ -126,10 +130,9 @@ pub async fn check(
             scope: at.scope().to_wire(),
         }));
     }
-    let introspector = ready
-        .introspector
-        .as_ref()
-        .ok_or(Refusal::Unavailable("the provider offers no introspection to this gateway"))?;
+    let introspector = ready.introspector.as_ref().ok_or(Refusal::Unavailable(
+        "the provider offers no introspection to this gateway",
+    ))?;
     let cache = authority.map(|a| &a.cache);
     let answer = match cache {
         Some(cache) => cache.introspect(introspector, token).await,
