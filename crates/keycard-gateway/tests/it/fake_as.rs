@@ -32,6 +32,8 @@ pub(crate) struct FakeAs {
     revoked_jtis: Mutex<HashSet<String>>,
     feed: Mutex<FeedState>,
     pub(crate) introspections: std::sync::atomic::AtomicUsize,
+    /// How long introspection takes to answer.
+    pub(crate) introspect_delay: Mutex<Duration>,
     server: Mutex<Option<Server>>,
     next: std::sync::atomic::AtomicU64,
 }
@@ -49,6 +51,7 @@ impl FakeAs {
             revoked_jtis: Mutex::new(HashSet::new()),
             feed: Mutex::new(FeedState::default()),
             introspections: Default::default(),
+            introspect_delay: Mutex::new(Duration::ZERO),
             server: Mutex::new(None),
             next: Default::default(),
         });
@@ -139,6 +142,8 @@ impl FakeAs {
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 let token = url_form(&body, "token").unwrap_or_default();
+                let delay = *self.introspect_delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
                 json_ok(self.introspect(&token))
             }
             ("GET", "/revocations") => self.feed(req.headers(), &query),

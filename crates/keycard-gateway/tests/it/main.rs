@@ -10,6 +10,7 @@ mod fake_as;
 mod faults;
 mod feed;
 mod headers;
+mod interop;
 mod paths;
 mod policies;
 mod reload;

@@ -195,4 +195,36 @@ async fn identity_assertion_authorization_and_http2_per_route() {
     assert_eq!(e.target(), "/h2");
 }
 
+#[tokio::test]
+async fn rfc7662_concurrent_calls_with_one_token_share_one_introspection() {
+    let fake = crate::fake_as::FakeAs::start().await;
+    *fake.introspect_delay.lock().unwrap() = Duration::from_millis(300);
+    let up = echo_upstream();
+    let config =
+        head(&fake.issuer, "") + &route("/orders", "[\"POST\"]", up.addr, "introspect", "");
+    let options = GatewayOptions {
+        clock: fake.clock.clone(),
+        ..GatewayOptions::default()
+    };
+    let gw = start_gateway(&config, Some("s3cret"), options).await;
+    gw.ready().await;
+    let t = fake.token("alice", "0123456789abcdef0123456789abcdef", "orders:write");
+    let other = fake.token("bob", "0123456789abcdef0123456789abcdef", "orders:write");
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let url = format!("{}/orders", gw.base);
+        let t = if i == 7 { other.clone() } else { t.clone() };
+        calls.push(tokio::spawn(async move {
+            send(http().post(url).bearer_auth(t)).await.status
+        }));
+    }
+    for c in calls {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    let asked = fake
+        .introspections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(asked, 2, "one per distinct token, with no cache configured");
+}
+
 use keycard_protocol::Clock as _;
