@@ -13,8 +13,8 @@
 // take, so it runs only when FORWARD_AUTH_URL names an endpoint that answers 2xx / 401 on the
 // bearer header (the gateway's). `keycardGateway`: `keycard gateway` with routes `none`,
 // `local` (RS256, ES256) and `introspect` (uncached, cached); skipped when the binary has no
-// `gateway` command. Its configuration follows the keys of the gateway issue; the name of the
-// introspection cache setting (`introspect_cache_ttl`) is a guess to check when it lands.
+// `gateway` command. Its configuration uses the keys of crates/keycard-gateway/gateway.example.toml
+// (the introspection cache is the top-level `introspection_cache_ttl_secs`).
 //
 // Each phase also runs at -t1 -c1 (LOWLOAD_DURATION) for the added p50 latency over direct.
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
@@ -212,13 +212,13 @@ issuer = "${f.k.server.base}"
 audience = "https://api.example.com"
 client_id = "${f.k.client.id}"
 client_secret_env = "KEYCARD_GATEWAY_CLIENT_SECRET"
-
+${cache ? 'introspection_cache_ttl_secs = 60\n' : ''}
 [[route]]
 path = "/public/photos"
 methods = ["GET"]
 upstream = "http://127.0.0.1:${ctx.cfg.DEMO_PORT}"
 auth = "${auth}"
-${auth === 'none' ? '' : 'scopes = ["photos:read"]\n'}${cache ? 'introspect_cache_ttl = "60s"\n' : ''}`;
+${auth === 'none' ? '' : 'scopes = ["photos:read"]\n'}`;
 }
 
 export async function keycardGateway(ctx) {

@@ -15,7 +15,7 @@ mod listen;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    api, backup, bench, client, config_check, demo, keys, migrate, pkce, serve, user,
+    api, backup, bench, client, config_check, demo, gateway, keys, migrate, pkce, serve, user,
 };
 
 #[derive(Parser, Debug)]
@@ -68,6 +68,8 @@ enum Cmd {
     DemoApi(demo::DemoApiArgs),
     /// Print the effective configuration (secrets redacted).
     ConfigCheck(serve::ServeArgs),
+    /// Run the API gateway (`--config gateway.toml`), or check its configuration.
+    Gateway(gateway::GatewayArgs),
     /// Micro-benchmarks used by bench/run.sh.
     #[command(subcommand, hide = true)]
     Bench(bench::BenchCmd),
@@ -95,6 +97,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // `--config` names the gateway's own file here, not the server's.
+    if let Cmd::Gateway(args) = cli.cmd {
+        return gateway::run(args, cli.config.as_deref()).await;
+    }
     let file = config::FileConfig::load(cli.config.as_deref())?;
     let db_url = cli
         .database_url
@@ -120,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::run(&store, c, cmd::revocation_now(&file)?, json).await
         }
         Cmd::Api(c) => api::run(&cmd::open_store(&db_url, true).await?, c, json).await,
+        Cmd::Gateway(_) => Ok(()),
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;
             let store = cmd::open_store(&db_url, true).await?;

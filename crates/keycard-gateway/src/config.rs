@@ -88,6 +88,8 @@ pub struct IdentityHeaders {
     pub sub: HeaderName,
     pub client_id: HeaderName,
     pub scope: HeaderName,
+    /// Carries the gateway-signed identity assertion on routes with `identity_assertion`.
+    pub assertion: HeaderName,
 }
 
 /// A configuration error at a 1-based line and column (columns count characters).
@@ -155,6 +157,7 @@ struct RawHeaders {
     sub: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
     scope: Option<Spanned<String>>,
+    assertion: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +172,9 @@ struct RawRoute {
     #[serde(default)]
     forward_authorization: bool,
     timeout_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    upstream_http2: bool,
+    identity_assertion: Option<Spanned<bool>>,
 }
 
 /// Places errors in the text being parsed.
@@ -372,6 +378,7 @@ impl Default for IdentityHeaders {
             sub: HeaderName::from_static("x-keycard-sub"),
             client_id: HeaderName::from_static("x-keycard-client-id"),
             scope: HeaderName::from_static("x-keycard-scope"),
+            assertion: HeaderName::from_static("x-keycard-identity"),
         }
     }
 }
@@ -381,7 +388,7 @@ impl IdentityHeaders {
     /// names compare case-insensitively and with `_` read as `-`, because some upstream stacks
     /// (CGI-style environments among them) map both spellings to the same variable.
     pub fn is_identity_header(&self, incoming: &[u8]) -> bool {
-        [&self.sub, &self.client_id, &self.scope]
+        [&self.sub, &self.client_id, &self.scope, &self.assertion]
             .iter()
             .any(|name| same_header(name.as_str().as_bytes(), incoming))
     }
@@ -505,6 +512,7 @@ fn identity_headers(
         (&raw.sub, &mut headers.sub),
         (&raw.client_id, &mut headers.client_id),
         (&raw.scope, &mut headers.scope),
+        (&raw.assertion, &mut headers.assertion),
     ] {
         let Some(value) = value else { continue };
         let name = HeaderName::from_bytes(value.get_ref().as_bytes())
@@ -518,8 +526,13 @@ fn identity_headers(
         *slot = name;
     }
     // The defaults differ, so a clash involves at least one configured name: point at it.
-    let names = [&headers.sub, &headers.client_id, &headers.scope];
-    let values = [&raw.sub, &raw.client_id, &raw.scope];
+    let names = [
+        &headers.sub,
+        &headers.client_id,
+        &headers.scope,
+        &headers.assertion,
+    ];
+    let values = [&raw.sub, &raw.client_id, &raw.scope, &raw.assertion];
     for (i, a) in names.iter().enumerate() {
         for (j, b) in names.iter().enumerate().skip(i + 1) {
             if a == b {
@@ -591,10 +604,22 @@ fn routes(
             DEFAULT_TIMEOUT.as_secs(),
             1..=MAX_TIMEOUT.as_secs(),
         )?;
+        let identity_assertion = r.identity_assertion.as_ref().is_some_and(|a| *a.get_ref());
+        if let Some(a) = &r.identity_assertion
+            && identity_assertion
+            && !auth.is_checked()
+        {
+            return Err(src.at(
+                a,
+                "identity_assertion needs a token check (auth other than \"none\")",
+            ));
+        }
         let spec = RouteSpec {
             scopes,
             forward_authorization: r.forward_authorization,
             timeout: Duration::from_secs(timeout),
+            upstream_http2: r.upstream_http2,
+            identity_assertion,
             ..RouteSpec::new(path, methods, upstream, auth)
         };
         let route = Route::new(spec).map_err(|e| match e {

@@ -77,7 +77,14 @@ pub struct RouteSpec {
     /// trusts the gateway's identity headers, and a token it never sees cannot leak from its
     /// logs or be replayed by it (RFC 9700 §4.9.3, least exposure of bearer tokens).
     pub forward_authorization: bool,
+    /// Until the upstream's response head arrives; bodies and upgraded connections then stream
+    /// without it.
     pub timeout: Duration,
+    /// Speak HTTP/2 to the upstream: prior knowledge (h2c) for `http`, ALPN `h2` only for
+    /// `https`. Off: HTTP/1.1 (and, for `https`, whatever ALPN settles, preferring HTTP/1.1).
+    pub upstream_http2: bool,
+    /// Send a short-lived JWT, signed by the gateway, with the verified identity.
+    pub identity_assertion: bool,
 }
 
 /// A validated route.
@@ -323,6 +330,8 @@ impl RouteSpec {
             scopes: Vec::new(),
             forward_authorization: false,
             timeout: DEFAULT_TIMEOUT,
+            upstream_http2: false,
+            identity_assertion: false,
         }
     }
 }
@@ -379,6 +388,14 @@ impl Route {
 
     pub fn timeout(&self) -> Duration {
         self.0.timeout
+    }
+
+    pub fn upstream_http2(&self) -> bool {
+        self.0.upstream_http2
+    }
+
+    pub fn identity_assertion(&self) -> bool {
+        self.0.identity_assertion
     }
 }
 

@@ -98,7 +98,9 @@ pub enum BearerError {
 }
 
 impl BearerError {
-    pub(crate) fn from_validation(e: ValidationError) -> BearerError {
+    /// The refusal for a validation error: `invalid_token`, or unavailable when the keys could
+    /// not be loaded.
+    pub fn from_validation(e: ValidationError) -> BearerError {
         match e {
             ValidationError::KeysUnavailable(_) => BearerError::Unavailable(e),
             ValidationError::TooLarge
@@ -114,7 +116,8 @@ impl BearerError {
             | ValidationError::Expired
             | ValidationError::NotYetValid
             | ValidationError::IssuedInFuture
-            | ValidationError::InvalidClaim(_) => BearerError::InvalidToken(e),
+            | ValidationError::InvalidClaim(_)
+            | ValidationError::Revoked => BearerError::InvalidToken(e),
         }
     }
 

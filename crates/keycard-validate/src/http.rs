@@ -1,4 +1,5 @@
-//! Outgoing HTTP (discovery, JWKS, introspection) behind a small trait, with a reqwest default.
+//! Outgoing HTTP (discovery, JWKS, introspection, the revocation feed) behind a small trait,
+//! with a reqwest default.
 
 use std::fmt;
 use std::future::Future;
@@ -28,6 +29,90 @@ pub trait HttpClient: Send + Sync {
         auth: &'a BasicAuth,
         form: &'a [(&'a str, &'a str)],
     ) -> BoxFuture<'a, Result<HttpResponse, HttpError>>;
+
+    /// `GET url` with `Authorization: Basic` credentials and extra request headers, answering
+    /// as soon as the response head arrives; the body is then read chunk by chunk (the
+    /// revocation feed's Server-Sent Events). Implementations must not apply a whole-request
+    /// timeout to it: the stream is meant to stay open, and the caller watches for silence.
+    ///
+    /// The default answers an error, so clients written before the feed existed still compile
+    /// and simply cannot subscribe.
+    fn get_streaming<'a>(
+        &'a self,
+        url: &'a str,
+        auth: &'a BasicAuth,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<StreamingResponse, HttpError>> {
+        let _ = (url, auth, headers);
+        Box::pin(async { Err(HttpError::new("this HttpClient cannot stream")) })
+    }
+}
+
+/// A body read as it arrives. `next_chunk` answers `Ok(None)` at the end of the body.
+pub trait BodyStream: Send {
+    /// The next chunk of the body, `None` once it has ended.
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, HttpError>>;
+}
+
+/// A response whose body is a [`BodyStream`] ([`HttpClient::get_streaming`]).
+#[non_exhaustive]
+pub struct StreamingResponse {
+    /// The status code.
+    pub status: u16,
+    /// The body, not read yet.
+    pub body: Box<dyn BodyStream>,
+}
+
+impl StreamingResponse {
+    /// A response with this status and body.
+    pub fn new(status: u16, body: impl BodyStream + 'static) -> StreamingResponse {
+        StreamingResponse {
+            status,
+            body: Box::new(body),
+        }
+    }
+
+    /// Reads the whole body, failing once it exceeds `max` bytes.
+    pub async fn collect(mut self, max: usize) -> Result<Bytes, HttpError> {
+        let mut out = bytes::BytesMut::new();
+        while let Some(chunk) = self.body.next_chunk().await? {
+            if out.len() + chunk.len() > max {
+                return Err(HttpError::new("response body is too large"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
+    }
+}
+
+impl fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`BodyStream`] over chunks already in memory, for fakes and whole bodies.
+#[derive(Debug, Default)]
+pub struct Chunks(std::collections::VecDeque<Bytes>);
+
+impl Chunks {
+    /// A body made of these chunks, in order.
+    pub fn new<I, B>(chunks: I) -> Chunks
+    where
+        I: IntoIterator<Item = B>,
+        B: Into<Bytes>,
+    {
+        Chunks(chunks.into_iter().map(Into::into).collect())
+    }
+}
+
+impl BodyStream for Chunks {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, HttpError>> {
+        let next = self.0.pop_front();
+        Box::pin(async move { Ok(next) })
+    }
 }
 
 /// What this crate reads from an HTTP response.
@@ -154,7 +239,26 @@ mod reqwest_client {
 
     use bytes::{Bytes, BytesMut};
 
-    use super::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
+    use super::{
+        BasicAuth, BodyStream, BoxFuture, HttpClient, HttpError, HttpResponse, StreamingResponse,
+    };
+
+    /// How long a streamed response may stay open before reqwest ends it; the feed reconnects
+    /// and resumes then. It overrides the client's whole-request timeout for streams only.
+    const STREAM_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+    struct ReqwestBody(reqwest::Response);
+
+    impl BodyStream for ReqwestBody {
+        fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, HttpError>> {
+            Box::pin(async move {
+                self.0
+                    .chunk()
+                    .await
+                    .map_err(|e| HttpError::with_source("cannot read the response", e))
+            })
+        }
+    }
 
     /// The default [`HttpClient`]: reqwest with rustls, no redirects, a 5 s timeout and a
     /// 256 KiB body cap.
@@ -254,6 +358,32 @@ mod reqwest_client {
                     .await
                     .map_err(|e| HttpError::with_source("request failed", e))?;
                 self.read(resp).await
+            })
+        }
+
+        fn get_streaming<'a>(
+            &'a self,
+            url: &'a str,
+            auth: &'a BasicAuth,
+            headers: &'a [(&'a str, &'a str)],
+        ) -> BoxFuture<'a, Result<StreamingResponse, HttpError>> {
+            Box::pin(async move {
+                let mut req = self
+                    .client
+                    .get(url)
+                    .timeout(STREAM_LIFETIME)
+                    .header(reqwest::header::AUTHORIZATION, auth.header_value());
+                for (name, value) in headers {
+                    req = req.header(*name, *value);
+                }
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| HttpError::with_source("request failed", e))?;
+                Ok(StreamingResponse::new(
+                    resp.status().as_u16(),
+                    ReqwestBody(resp),
+                ))
             })
         }
     }

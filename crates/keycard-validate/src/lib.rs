@@ -64,6 +64,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod access_token;
+pub mod feed;
 mod http;
 mod introspect;
 mod jwks;
@@ -79,9 +80,13 @@ pub use bearer::{
     Bearer, BearerError, BearerLayer, BearerService, RequireScopes, bearer_token,
     introspect_request, wire_response,
 };
+pub use feed::{FeedOptions, RevocationFeed};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestClient;
-pub use http::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse};
+pub use http::{
+    BasicAuth, BodyStream, BoxFuture, Chunks, HttpClient, HttpError, HttpResponse,
+    StreamingResponse,
+};
 pub use introspect::{Introspection, IntrospectionError, Introspector};
 pub use keycard_os::SystemClock;
 pub use keycard_protocol::{

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::access_token::{self, AccessToken, check_claims};
+use crate::feed::RevocationFeed;
 use crate::http::{HttpClient, HttpError, HttpResponse};
 use crate::jwks::{self, Key, KeySet};
 use crate::jws::Jws;
@@ -83,6 +84,9 @@ pub enum ValidationError {
     /// The issuer's keys could not be loaded; the token was not judged.
     #[error("issuer keys are unavailable")]
     KeysUnavailable(#[source] FetchError),
+    /// The revocation feed reported the token, its grant, user, client or signing key revoked.
+    #[error("token has been revoked")]
+    Revoked,
 }
 
 /// Why discovery or a JWKS fetch failed.
@@ -125,6 +129,7 @@ pub struct ValidatorOptions {
     default_jwks_ttl: Duration,
     jwks_uri: Option<String>,
     clock: Arc<dyn Clock>,
+    feed: Option<RevocationFeed>,
 }
 
 /// The largest leeway accepted (RFC 8725 guidance, SECURITY.md §4.7).
@@ -144,6 +149,7 @@ impl Default for ValidatorOptions {
             default_jwks_ttl: Duration::from_secs(300),
             jwks_uri: None,
             clock: Arc::new(SystemClock),
+            feed: None,
         }
     }
 }
@@ -191,6 +197,15 @@ impl ValidatorOptions {
         self.clock = Arc::new(clock);
         self
     }
+
+    /// Also refuse tokens the authorization server revoked ([`ValidationError::Revoked`]),
+    /// as this feed reports them, and drop the keys it reports revoked. The feed runs on its
+    /// own ([`RevocationFeed::spawn`]); how stale it may be is the caller's decision
+    /// ([`RevocationFeed::staleness`]).
+    pub fn revocation_feed(mut self, feed: RevocationFeed) -> ValidatorOptions {
+        self.feed = Some(feed);
+        self
+    }
 }
 
 impl fmt::Debug for ValidatorOptions {
@@ -202,6 +217,7 @@ impl fmt::Debug for ValidatorOptions {
             .field("max_jwks_bytes", &self.max_jwks_bytes)
             .field("default_jwks_ttl", &self.default_jwks_ttl)
             .field("jwks_uri", &self.jwks_uri)
+            .field("revocation_feed", &self.feed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -224,6 +240,8 @@ struct Inner {
     last_attempt: AtomicU64,
     /// Unknown kids, with the time until which they are not looked up again.
     unknown_kids: Mutex<HashMap<String, u64>>,
+    /// The feed's key generation the key set was last reconciled with.
+    feed_keys_generation: AtomicU64,
 }
 
 impl fmt::Debug for Validator {
@@ -257,6 +275,7 @@ impl Validator {
                 refresh: tokio::sync::Mutex::new(jwks_uri),
                 last_attempt: AtomicU64::new(0),
                 unknown_kids: Mutex::new(HashMap::new()),
+                feed_keys_generation: AtomicU64::new(0),
             }),
         }
     }
@@ -312,6 +331,13 @@ impl Validator {
     pub async fn validate(&self, token: &str) -> Result<AccessToken, ValidationError> {
         let jws = Jws::parse(token)?;
         let header = jws.header.check(access_token::TYP)?;
+        let feed = self.inner.opts.feed.as_ref();
+        if let Some(feed) = feed {
+            self.reconcile_keys(feed);
+            if feed.is_kid_revoked(header.kid()) {
+                return Err(ValidationError::Revoked);
+            }
+        }
         let at = check_claims(
             jws.claims,
             &self.inner.issuer,
@@ -321,7 +347,39 @@ impl Validator {
         )?;
         let key = self.key_for(header.kid()).await?;
         jws.signed.verify_signature(&header, &key)?;
+        if feed.is_some_and(|f| f.is_revoked(&at, Some(header.kid()))) {
+            return Err(ValidationError::Revoked);
+        }
         Ok(at)
+    }
+
+    /// After a `kid` or `jwks` event: drops the keys the feed reports revoked and marks the
+    /// rest stale, so the next lookup refetches the JWKS (within `min_refresh_interval`).
+    fn reconcile_keys(&self, feed: &RevocationFeed) {
+        let generation = feed.keys_generation();
+        if self
+            .inner
+            .feed_keys_generation
+            .swap(generation, Ordering::AcqRel)
+            == generation
+        {
+            return;
+        }
+        let mut keys = self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let kept = keys
+            .keys
+            .iter()
+            .filter(|(kid, _)| !feed.is_kid_revoked(kid))
+            .map(|(kid, key)| (kid.clone(), key.clone()))
+            .collect();
+        *keys = Arc::new(KeySet {
+            keys: kept,
+            expires_at: 0,
+        });
     }
 
     /// The cache's time, in whole seconds since the epoch (never negative).

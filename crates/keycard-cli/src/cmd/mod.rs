@@ -20,6 +20,7 @@ pub(crate) mod bench;
 pub(crate) mod client;
 pub(crate) mod config_check;
 pub(crate) mod demo;
+pub(crate) mod gateway;
 pub(crate) mod keys;
 pub(crate) mod migrate;
 pub(crate) mod pkce;

@@ -57,7 +57,14 @@ impl GatewayConfig {
             ("trusted proxies", proxies),
             (
                 "identity headers",
-                format!("{}, {}, {}", h.sub, h.client_id, h.scope),
+                if self.routes.routes().iter().any(Route::identity_assertion) {
+                    format!(
+                        "{}, {}, {}, assertion in {}",
+                        h.sub, h.client_id, h.scope, h.assertion
+                    )
+                } else {
+                    format!("{}, {}, {}", h.sub, h.client_id, h.scope)
+                },
             ),
             (
                 "limits",
@@ -115,13 +122,24 @@ fn row(r: &Route) -> [String; 7] {
         } else {
             scopes.join(" ")
         },
-        r.upstream().as_str().to_owned(),
-        format!("{} s", r.timeout().as_secs()),
-        if r.forwards_authorization() {
-            "forwarded"
+        if r.upstream_http2() {
+            format!("{} (http/2)", r.upstream().as_str())
         } else {
-            "removed"
-        }
-        .to_owned(),
+            r.upstream().as_str().to_owned()
+        },
+        format!("{} s", r.timeout().as_secs()),
+        format!(
+            "{}{}",
+            if r.forwards_authorization() {
+                "forwarded"
+            } else {
+                "removed"
+            },
+            if r.identity_assertion() {
+                ", assertion"
+            } else {
+                ""
+            }
+        ),
     ]
 }

@@ -449,3 +449,33 @@ fn columns_count_characters_not_bytes() {
         "line 2, column 10: listen must be an IP address and a port, such as 127.0.0.1:8081"
     );
 }
+
+#[test]
+fn route_protocol_and_assertion_keys() {
+    let c = parse(&with(
+        "scopes = [\"photos:read\"]",
+        "scopes = [\"photos:read\"]\nupstream_http2 = true\nidentity_assertion = true",
+    ));
+    let r = &c.routes().routes()[0];
+    assert!(r.upstream_http2() && r.identity_assertion());
+    let out = c.describe();
+    assert!(out.contains("http://127.0.0.1:9090 (http/2)"), "{out}");
+    assert!(out.contains("removed, assertion"), "{out}");
+    assert!(out.contains("assertion in x-keycard-identity"), "{out}");
+    assert_eq!(
+        IdentityHeaders::default().assertion.as_str(),
+        "x-keycard-identity"
+    );
+    assert!(IdentityHeaders::default().is_identity_header(b"X_Keycard_Identity"));
+    // An assertion needs an identity, so a checked route.
+    let none = with(
+        "auth = \"local\"\nscopes = [\"photos:read\"]",
+        "auth = \"none\"\nidentity_assertion = true",
+    );
+    fails(&none, 13, 22, "needs a token check");
+    let clash = with(
+        "[[route]]",
+        "[identity_headers]\nassertion = \"X-Keycard-Sub\"\n[[route]]",
+    );
+    fails(&clash, 9, 13, "its own name");
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
 mod bearer;
+mod feed;
 mod introspect;
 mod jwks_cache;
 mod validate;
