@@ -57,6 +57,17 @@ pub fn token_error(e: &OAuthError) -> WireError {
     }
 }
 
+/// A client that authenticated but lacks a permission for a Keycard extension endpoint (the
+/// revocation feed): 403 `access_denied`, since its credentials are fine and asking again will
+/// not help (RFC 9110 §15.5.4). Standard endpoints keep RFC 6749 §5.2's statuses.
+pub fn permission_error(e: &OAuthError) -> WireError {
+    WireError {
+        status: 403,
+        www_authenticate: None,
+        body: json_body(e),
+    }
+}
+
 /// Protected-resource answers (RFC 6750 §3), the one voice of the server, `keycard-validate` and
 /// the gateway. No error (no credentials were sent) is a 401 with a bare challenge and an empty
 /// body (§3.1). An error carries its code in the challenge — with `scope` for

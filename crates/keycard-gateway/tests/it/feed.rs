@@ -226,3 +226,70 @@ async fn authorization_server_dies_and_comes_back() {
     assert_eq!(h["feed"]["connected"], true);
     assert_eq!(h["feed"]["last_seq"], 1);
 }
+
+/// The same path end to end with a real Keycard: `/revoke` of an access token (a `jti` event)
+/// and removal of a client (a `client` event) reach a `local` route within 2 s.
+#[tokio::test]
+async fn feed_spec_real_keycard_revocations_reach_a_local_route_within_two_seconds() {
+    let a = real_as().await;
+    let up = echo_upstream();
+    let config = head(&a.s.base, "")
+        + &route("/photos", "[\"GET\"]", up.addr, "local", "")
+        + &route("/orders", "[\"POST\"]", up.addr, "introspect", "");
+    let gw = start_gateway(&config, Some(&a.gateway_secret), a.options()).await;
+    connected(&gw).await;
+    let refused_within = |t: String| {
+        let base = gw.base.clone();
+        async move {
+            let t0 = Instant::now();
+            loop {
+                let r = get(&format!("{base}/photos"), Some(&t)).await;
+                if r.status == 401 {
+                    assert!(r.challenge().contains("invalid_token"));
+                    return t0.elapsed();
+                }
+                assert_eq!(r.status, 200);
+                assert!(
+                    t0.elapsed() < Duration::from_secs(2),
+                    "not refused within 2 s"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let t = a.token("m2m", &a.m2m_secret, "photos:read").await;
+    let kept = a.token("reader", &a.reader_secret, "photos:read").await;
+    assert_eq!(
+        get(&format!("{}/photos", gw.base), Some(&t)).await.status,
+        200
+    );
+    let r =
+        a.s.http
+            .post(a.s.url("/revoke"))
+            .basic_auth("m2m", Some(&a.m2m_secret))
+            .form(&[("token", t.as_str())])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let orders = send(http().post(format!("{}/orders", gw.base)).bearer_auth(&t)).await;
+    assert_eq!(orders.status, 401, "introspection refuses at once");
+    let took = refused_within(t).await;
+    eprintln!("jti revocation to refusal on a local route: {took:?}");
+    assert_eq!(
+        get(&format!("{}/photos", gw.base), Some(&kept))
+            .await
+            .status,
+        200
+    );
+    // Removing a client ends every token it holds.
+    keycard_store::Store::remove_client(
+        a.s.store(),
+        &keycard_protocol::ClientId::parse("reader").unwrap(),
+        a.s.revocation(),
+    )
+    .await
+    .unwrap();
+    let took = refused_within(kept).await;
+    eprintln!("client removal to refusal on a local route: {took:?}");
+}

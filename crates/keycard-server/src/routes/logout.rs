@@ -69,7 +69,7 @@ pub(crate) async fn logout_post<S: Store>(
 /// Where to send the browser after a logout proven to come from a client, if anywhere.
 struct Return {
     to: RedirectUri,
-    state: Option<String>,
+    state: Option<keycard_protocol::State>,
 }
 
 async fn end_session<S: Store>(
@@ -109,7 +109,11 @@ async fn end_session<S: Store>(
     let back = match p.get("post_logout_redirect_uri") {
         Some(uri) => Some(Return {
             to: registered_return(&client, uri)?,
-            state: p.get("state").map(str::to_owned),
+            state: p
+                .get("state")
+                .map(keycard_protocol::State::parse)
+                .transpose()
+                .map_err(PageError::Invalid)?,
         }),
         None => None,
     };
@@ -147,7 +151,7 @@ fn return_url(b: &Return) -> String {
     if let Some(state) = &b.state {
         let sep = if url.contains('?') { '&' } else { '?' };
         let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("state", state)
+            .append_pair("state", state.as_str())
             .finish();
         url.push(sep);
         url.push_str(&q);

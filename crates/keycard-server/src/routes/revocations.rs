@@ -39,7 +39,7 @@ pub(crate) async fn revocations_get<S: Store>(
 ) -> Result<Response, ServerError> {
     let client = authenticate_basic(&app, &headers).await?;
     if !client.feed {
-        return Ok(wire_response(wire::token_error(&OAuthError::new(
+        return Ok(wire_response(wire::permission_error(&OAuthError::new(
             ErrorCode::AccessDenied,
             "this client may not read the revocation feed",
         ))));
