@@ -19,12 +19,15 @@ use std::time::Duration;
 use keycard_protocol::discovery::ProviderMetadata;
 use keycard_protocol::pkce::CodeVerifier;
 use keycard_protocol::token::TokenResponse;
-use keycard_protocol::{AuthorizationCode, Clock, ErrorCode, ErrorResponse, RefreshToken};
+use keycard_protocol::{
+    AuthorizationCode, BearerToken, Clock, ErrorCode, ErrorResponse, RefreshToken, Subject,
+};
 use keycard_validate::{BasicAuth, HttpClient, IdTokenVerifier, ValidatorOptions};
 use url::Url;
 
 use crate::config::Settings;
 use crate::error::BffError;
+use crate::store::Profile;
 
 /// The provider's endpoints and keys.
 pub(crate) struct Provider {
@@ -32,6 +35,7 @@ pub(crate) struct Provider {
     token_endpoint: String,
     revocation_endpoint: Option<String>,
     pub(crate) end_session_endpoint: Option<Url>,
+    userinfo_endpoint: Option<String>,
     /// RFC 9207 §3: the provider promises `iss` in every authorization response.
     pub(crate) iss_parameter_supported: bool,
     pub(crate) verifier: IdTokenVerifier,
@@ -137,6 +141,7 @@ impl Provider {
             token_endpoint: token_endpoint.into(),
             revocation_endpoint: m.revocation_endpoint.clone(),
             end_session_endpoint,
+            userinfo_endpoint: m.userinfo_endpoint.clone(),
             iss_parameter_supported: m.authorization_response_iss_parameter_supported == Some(true),
             verifier,
             http,
@@ -190,6 +195,44 @@ impl Provider {
                 "token endpoint answered {s}"
             ))),
         }
+    }
+
+    /// OpenID Connect Core §5.3: `name` and `email` from the userinfo endpoint, for providers
+    /// that keep them out of the id token when an access token is issued (§5.4). The answer
+    /// must name the id token's subject (§5.3.2); any failure yields nothing.
+    pub(crate) async fn userinfo(
+        &self,
+        upstream: &reqwest::Client,
+        access_token: &BearerToken,
+        sub: &Subject,
+    ) -> Option<Profile> {
+        let url = self.userinfo_endpoint.as_deref()?;
+        let resp = upstream
+            .get(url)
+            .bearer_auth(access_token.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(self.timeout)
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let claims: serde_json::Value = resp.json().await.ok()?;
+        if claims.get("sub").and_then(serde_json::Value::as_str) != Some(sub.as_str()) {
+            tracing::warn!("userinfo names another subject; ignored");
+            return None;
+        }
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(Profile {
+            name: text("name"),
+            email: text("email"),
+        })
     }
 
     /// RFC 7009 §2.1: revokes a refresh token, when the provider has a revocation endpoint.

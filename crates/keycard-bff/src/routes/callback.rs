@@ -124,6 +124,21 @@ async fn callback(
             }
         })?;
 
+    let mut profile = Profile {
+        name: verified.claim_str("name").map(str::to_owned),
+        email: verified.claim_str("email").map(str::to_owned),
+    };
+    if profile.name.is_none() || profile.email.is_none() {
+        let upstream = &bff.inner.upstream;
+        if let Some(info) = provider
+            .userinfo(upstream, &resp.access_token, verified.sub())
+            .await
+        {
+            profile.name = profile.name.or(info.name);
+            profile.email = profile.email.or(info.email);
+        }
+    }
+
     // A new session id on every sign-in; whatever session the browser had is over.
     if let Some(old) = web::cookie(headers, &settings.session_cookie)
         .and_then(|v| Secret::<BffSessionKind>::parse(v).ok())
@@ -143,10 +158,7 @@ async fn callback(
         issuer: settings.issuer.clone(),
         sub: verified.sub().clone(),
         sid: verified.sid().cloned(),
-        profile: Profile {
-            name: verified.claim_str("name").map(str::to_owned),
-            email: verified.claim_str("email").map(str::to_owned),
-        },
+        profile,
         tokens: tokens.seal(bff, &id)?,
         generation: 0,
         access_expires_at: bff.access_expiry(&resp, now),

@@ -33,7 +33,10 @@ fn sign(key: &Ed25519KeyPair, header: &Value, claims: &Value) -> String {
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).as_ref()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).as_ref())
+    )
 }
 
 impl FakeOp {
@@ -48,7 +51,10 @@ impl FakeOp {
         let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
             "kid": "k1", "x": x}]});
         let app = Router::new()
-            .route("/.well-known/openid-configuration", get(move || async move { axum::Json(discovery) }))
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || async move { axum::Json(discovery) }),
+            )
             .route("/jwks", get(move || async move { axum::Json(jwks) }));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -64,9 +70,18 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
     let now = clock.now().secs();
     let pending = support::reserve().await;
     let (echo_base, echo) = support::echo_upstream().await;
-    let settings = support::settings(&op.issuer, "bff", "secret", &pending.base, &echo_base, support::session_key());
+    let settings = support::settings(
+        &op.issuer,
+        "bff",
+        "secret",
+        &pending.base,
+        &echo_base,
+        support::session_key(),
+    );
     let (store, _) = support::sqlite_store().await;
-    let app = pending.start(settings, store.clone(), clock.clone(), echo).await;
+    let app = pending
+        .start(settings, store.clone(), clock.clone(), echo)
+        .await;
     let url = format!("{}/bff/backchannel-logout", app.base);
 
     let session = |n: u8, sub: &str, sid: &str| SessionRecord {
@@ -87,7 +102,13 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
     }
     let live = |n: u8| {
         let store = store.clone();
-        async move { store.session(&SecretHash::from_bytes([n; 32]), UnixTime(now)).await.unwrap().is_some() }
+        async move {
+            store
+                .session(&SecretHash::from_bytes([n; 32]), UnixTime(now))
+                .await
+                .unwrap()
+                .is_some()
+        }
     };
     let header = json!({"alg": "EdDSA", "kid": "k1", "typ": "logout+jwt"});
     let claims = |jti: &str| {
@@ -97,15 +118,30 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
     let mut agent = Agent::new();
     let post = |token: String| {
         let url = url.clone();
-        async move { Agent::new().post_form(&url, &[("logout_token", token.as_str())], &[]).await }
+        async move {
+            Agent::new()
+                .post_form(&url, &[("logout_token", token.as_str())], &[])
+                .await
+        }
     };
 
     type Edit = Box<dyn Fn(&mut Value, &mut Value)>;
-    let drop_claim = |name: &'static str| -> Edit { Box::new(move |_, c| { c.as_object_mut().unwrap().remove(name); }) };
-    let set_claim = |name: &'static str, v: Value| -> Edit { Box::new(move |_, c| c[name] = v.clone()) };
-    let set_header = |name: &'static str, v: Value| -> Edit { Box::new(move |h, _| h[name] = v.clone()) };
+    let drop_claim = |name: &'static str| -> Edit {
+        Box::new(move |_, c| {
+            c.as_object_mut().unwrap().remove(name);
+        })
+    };
+    let set_claim =
+        |name: &'static str, v: Value| -> Edit { Box::new(move |_, c| c[name] = v.clone()) };
+    let set_header =
+        |name: &'static str, v: Value| -> Edit { Box::new(move |h, _| h[name] = v.clone()) };
     let cases: Vec<(&str, Edit)> = vec![
-        ("typ missing", Box::new(|h, _| { h.as_object_mut().unwrap().remove("typ"); })),
+        (
+            "typ missing",
+            Box::new(|h, _| {
+                h.as_object_mut().unwrap().remove("typ");
+            }),
+        ),
         ("typ JWT", set_header("typ", json!("JWT"))),
         ("typ at+jwt", set_header("typ", json!("at+jwt"))),
         ("alg none", set_header("alg", json!("none"))),
@@ -113,7 +149,10 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
         ("unknown kid", set_header("kid", json!("k2"))),
         ("crit", set_header("crit", json!(["exp"]))),
         ("iss other", set_claim("iss", json!("http://evil.example"))),
-        ("iss trailing slash", set_claim("iss", json!(format!("{}/", op.issuer)))),
+        (
+            "iss trailing slash",
+            set_claim("iss", json!(format!("{}/", op.issuer))),
+        ),
         ("aud other", set_claim("aud", json!("other-client"))),
         ("iat missing", drop_claim("iat")),
         ("iat in the future", set_claim("iat", json!(now + 600))),
@@ -123,9 +162,18 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
         ("exp a string", set_claim("exp", json!("9999999999"))),
         ("jti missing", drop_claim("jti")),
         ("events missing", drop_claim("events")),
-        ("events without the logout event", set_claim("events", json!({"x": {}}))),
+        (
+            "events without the logout event",
+            set_claim("events", json!({"x": {}})),
+        ),
         ("nonce present", set_claim("nonce", json!("n"))),
-        ("neither sub nor sid", Box::new(|_, c| { c.as_object_mut().unwrap().remove("sub"); c.as_object_mut().unwrap().remove("sid"); })),
+        (
+            "neither sub nor sid",
+            Box::new(|_, c| {
+                c.as_object_mut().unwrap().remove("sub");
+                c.as_object_mut().unwrap().remove("sid");
+            }),
+        ),
     ];
     for (i, (name, edit)) in cases.iter().enumerate() {
         let (mut h, mut c) = (header.clone(), claims(&format!("bad-{i}")));
@@ -141,12 +189,20 @@ async fn backchannel_s2_6_logout_tokens_with_each_check_broken_are_refused() {
     // Not a token, no token.
     assert_eq!(post("x.y.z".into()).await.status, 400);
     assert_eq!(agent.post_form(&url, &[], &[]).await.status, 400);
-    assert!(live(1).await && live(2).await && live(3).await, "no refused token ended a session");
+    assert!(
+        live(1).await && live(2).await && live(3).await,
+        "no refused token ended a session"
+    );
 
     // A good token with sub and sid ends that session only; 200 and no-store.
     let good = sign(&op.key, &header, &claims("good-1"));
     let r = post(good.clone()).await;
-    assert_eq!((r.status, r.header("cache-control")), (200, Some("no-store")), "{}", r.body);
+    assert_eq!(
+        (r.status, r.header("cache-control")),
+        (200, Some("no-store")),
+        "{}",
+        r.body
+    );
     assert!(!live(1).await && live(2).await && live(3).await);
     // The same jti again is a replay (§2.6 item 7).
     assert_eq!(post(good).await.status, 400);

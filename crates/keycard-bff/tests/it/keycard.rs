@@ -10,7 +10,10 @@ use keycard_testkit::{API, ClientSpec, PASSWORD, TestServer};
 use crate::support::{self, Agent, BffApp, Resp, param};
 
 /// A Keycard with user `alice` and a confidential client `bff` for a BFF at `base`.
-pub(crate) async fn keycard(base: &str, adjust: impl FnOnce(&mut keycard_server::Settings)) -> (TestServer, String) {
+pub(crate) async fn keycard(
+    base: &str,
+    adjust: impl FnOnce(&mut keycard_server::Settings),
+) -> (TestServer, String) {
     let kc = TestServer::start_with(adjust).await;
     kc.add_user("alice").await;
     kc.add_api(API, "photos:read", 300).await;
@@ -31,12 +34,24 @@ pub(crate) async fn keycard(base: &str, adjust: impl FnOnce(&mut keycard_server:
 }
 
 /// A BFF on SQLite in front of a fresh Keycard sharing its clock.
-pub(crate) async fn bff_on_keycard(adjust: impl FnOnce(&mut keycard_server::Settings)) -> (TestServer, BffApp) {
+pub(crate) async fn bff_on_keycard(
+    adjust: impl FnOnce(&mut keycard_server::Settings),
+) -> (TestServer, BffApp) {
     let pending = support::reserve().await;
     let (kc, secret) = keycard(&pending.base, adjust).await;
     let (echo_base, echo) = support::echo_upstream().await;
-    let settings = support::settings(&kc.base, "bff", &secret, &pending.base, &echo_base, support::session_key());
-    let settings = Settings { http_timeout: std::time::Duration::from_secs(10), ..settings };
+    let settings = support::settings(
+        &kc.base,
+        "bff",
+        &secret,
+        &pending.base,
+        &echo_base,
+        support::session_key(),
+    );
+    let settings = Settings {
+        http_timeout: std::time::Duration::from_secs(10),
+        ..settings
+    };
     let (store, _) = support::sqlite_store().await;
     let app = pending.start(settings, store, kc.clock.clone(), echo).await;
     (kc, app)
@@ -46,7 +61,12 @@ use keycard_bff::Settings;
 
 /// Follows a sign-in from `/bff/login` until the provider redirects back to the callback;
 /// returns the callback URL without visiting it.
-pub(crate) async fn until_callback(agent: &mut Agent, kc: &TestServer, app: &BffApp, return_to: &str) -> String {
+pub(crate) async fn until_callback(
+    agent: &mut Agent,
+    kc: &TestServer,
+    app: &BffApp,
+    return_to: &str,
+) -> String {
     let start = format!(
         "{}/bff/login?return_to={}",
         app.base,
@@ -67,18 +87,32 @@ pub(crate) async fn until_callback(agent: &mut Agent, kc: &TestServer, app: &Bff
                 page.body[start..][..page.body[start..].find('"').unwrap()].to_owned()
             };
             let (txn, csrf) = (input("txn"), input("csrf"));
-            let form = [("txn", txn.as_str()), ("csrf", csrf.as_str()), ("username", "alice"), ("password", PASSWORD)];
-            agent.post_form(&kc.url("/login"), &form, &[("origin", &kc.base)]).await
+            let form = [
+                ("txn", txn.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ];
+            agent
+                .post_form(&kc.url("/login"), &form, &[("origin", &kc.base)])
+                .await
         } else {
             agent.get(&next).await
         };
-        next = r.location.unwrap_or_else(|| panic!("no redirect from {next}: {} {}", r.status, r.body));
+        next = r
+            .location
+            .unwrap_or_else(|| panic!("no redirect from {next}: {} {}", r.status, r.body));
     }
     panic!("the sign-in never came back to the BFF");
 }
 
 /// A whole sign-in; returns the callback's answer.
-pub(crate) async fn sign_in(agent: &mut Agent, kc: &TestServer, app: &BffApp, return_to: &str) -> Resp {
+pub(crate) async fn sign_in(
+    agent: &mut Agent,
+    kc: &TestServer,
+    app: &BffApp,
+    return_to: &str,
+) -> Resp {
     let cb = until_callback(agent, kc, app, return_to).await;
     agent.get(&cb).await
 }
@@ -88,34 +122,61 @@ async fn sign_in_session_cookies_proxy_and_logout() {
     let (kc, app) = bff_on_keycard(|_| {}).await;
     let mut agent = Agent::new();
     let anon = agent.api("GET", &format!("{}/bff/session", app.base)).await;
-    assert_eq!((anon.status, anon.json()), (200, serde_json::json!({"authenticated": false})));
+    assert_eq!(
+        (anon.status, anon.json()),
+        (200, serde_json::json!({"authenticated": false}))
+    );
 
     // The login-state cookie: __Host-, HttpOnly, Secure, SameSite=Lax, Path=/, no Domain.
-    let login = agent.get(&format!("{}/bff/login?return_to=/photos", app.base)).await;
+    let login = agent
+        .get(&format!("{}/bff/login?return_to=/photos", app.base))
+        .await;
     let lc = login.set_cookie("__Host-bff-login").unwrap().to_owned();
-    assert!(lc.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600"), "{lc}");
+    assert!(
+        lc.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=600"),
+        "{lc}"
+    );
     assert!(!lc.to_ascii_lowercase().contains("domain"), "{lc}");
     let auth = login.location.unwrap();
     assert!(auth.starts_with(&kc.url("/authorize?")), "{auth}");
-    for (k, v) in [("response_type", "code"), ("client_id", "bff"), ("code_challenge_method", "S256")] {
+    for (k, v) in [
+        ("response_type", "code"),
+        ("client_id", "bff"),
+        ("code_challenge_method", "S256"),
+    ] {
         assert_eq!(param(&auth, k).as_deref(), Some(v), "{auth}");
     }
-    assert_eq!(param(&auth, "redirect_uri").unwrap(), format!("{}/bff/callback", app.base));
-    assert!(param(&auth, "state").unwrap().len() >= 43 && param(&auth, "nonce").unwrap().len() >= 43);
+    assert_eq!(
+        param(&auth, "redirect_uri").unwrap(),
+        format!("{}/bff/callback", app.base)
+    );
+    assert!(
+        param(&auth, "state").unwrap().len() >= 43 && param(&auth, "nonce").unwrap().len() >= 43
+    );
     assert_eq!(param(&auth, "code_challenge").unwrap().len(), 43);
 
     let done = sign_in(&mut agent, &kc, &app, "/photos?x=1").await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(done.location.as_deref(), Some(format!("{}/photos?x=1", app.base).as_str()));
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{}/photos?x=1", app.base).as_str())
+    );
     assert_eq!(done.header("cache-control"), Some("no-store"));
     // The session cookie: __Host-, Secure, HttpOnly, SameSite=Strict, Path=/, no Domain; its
     // value is 256 random bits, stored only as a hash.
     let sc = done.set_cookie("__Host-bff-session").unwrap().to_owned();
-    assert!(sc.contains("; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age="), "{sc}");
+    assert!(
+        sc.contains("; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age="),
+        "{sc}"
+    );
     assert!(!sc.to_ascii_lowercase().contains("domain"), "{sc}");
     let value = agent.cookie(&app.base, "__Host-bff-session").unwrap();
     assert_eq!(value.len(), 43);
-    assert!(done.set_cookie("__Host-bff-login").unwrap().contains("Max-Age=0"));
+    assert!(
+        done.set_cookie("__Host-bff-login")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 
     let s = agent.api("GET", &format!("{}/bff/session", app.base)).await;
     let j = s.json();
@@ -126,45 +187,96 @@ async fn sign_in_session_cookies_proxy_and_logout() {
     assert_eq!(j["email"], "alice@example.com");
     assert_eq!(j["logout_url"], "/bff/logout");
     assert!(j["expires_at"].as_i64().unwrap() > kc.clock.now_secs());
-    assert!(!s.body.contains("eyJ"), "no token reaches the browser: {}", s.body);
+    assert!(
+        !s.body.contains("eyJ"),
+        "no token reaches the browser: {}",
+        s.body
+    );
 
     // An API call through the proxy: the token is attached, cookies and the CSRF header are not.
-    let r = agent.api("GET", &format!("{}/api/echo/photos?page=2", app.base)).await;
+    let r = agent
+        .api("GET", &format!("{}/api/echo/photos?page=2", app.base))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let seen = r.json();
     assert_eq!(seen["target"], "/up/api/echo/photos?page=2");
-    assert_eq!((seen["bearer"].clone(), seen["cookie"].clone(), seen["csrf"].clone()), (true.into(), false.into(), false.into()));
+    assert_eq!(
+        (
+            seen["bearer"].clone(),
+            seen["cookie"].clone(),
+            seen["csrf"].clone()
+        ),
+        (true.into(), false.into(), false.into())
+    );
     assert!(r.set_cookies.is_empty(), "upstream cookies are dropped");
     assert_eq!(r.header("x-upstream"), Some("echo"));
     let post = agent
-        .send(reqwest::Method::POST, &format!("{}/api/echo", app.base), &[("x-csrf", "1"), ("x-custom", "k")], Some("hello".into()))
+        .send(
+            reqwest::Method::POST,
+            &format!("{}/api/echo", app.base),
+            &[("x-csrf", "1"), ("x-custom", "k")],
+            Some("hello".into()),
+        )
         .await;
-    assert_eq!((post.json()["body"].clone(), post.json()["custom"].clone()), ("hello".into(), "k".into()));
+    assert_eq!(
+        (post.json()["body"].clone(), post.json()["custom"].clone()),
+        ("hello".into(), "k".into())
+    );
     // The application's own handler through the layer sees the same session and token.
     let me = agent.api("GET", &format!("{}/me", app.base)).await;
     assert_eq!(me.json()["token"], seen["token"], "{}", me.body);
 
     // Logout needs the header or the form token; the form token works for a plain form.
-    let no_csrf = agent.post_form(&format!("{}/bff/logout", app.base), &[], &[]).await;
+    let no_csrf = agent
+        .post_form(&format!("{}/bff/logout", app.base), &[], &[])
+        .await;
     assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
-    let bad = agent.post_form(&format!("{}/bff/logout", app.base), &[("csrf_token", "AAAA")], &[]).await;
+    let bad = agent
+        .post_form(
+            &format!("{}/bff/logout", app.base),
+            &[("csrf_token", "AAAA")],
+            &[],
+        )
+        .await;
     assert_eq!(bad.status, 403);
     let cross = agent
-        .post_form(&format!("{}/bff/logout", app.base), &[("csrf_token", j["csrf_token"].as_str().unwrap())], &[("sec-fetch-site", "cross-site")])
+        .post_form(
+            &format!("{}/bff/logout", app.base),
+            &[("csrf_token", j["csrf_token"].as_str().unwrap())],
+            &[("sec-fetch-site", "cross-site")],
+        )
         .await;
     assert_eq!(cross.status, 403);
     let out = agent
-        .post_form(&format!("{}/bff/logout", app.base), &[("csrf_token", j["csrf_token"].as_str().unwrap())], &[])
+        .post_form(
+            &format!("{}/bff/logout", app.base),
+            &[("csrf_token", j["csrf_token"].as_str().unwrap())],
+            &[],
+        )
         .await;
     assert_eq!(out.status, 303, "{}", out.body);
     // KEYCARD-END-SESSION: Keycard advertises no end_session_endpoint yet, so the browser goes
     // to the post-logout URI; once it does, this is the end-session URL with id_token_hint.
-    assert_eq!(out.location.as_deref(), Some(format!("{}/", app.base).as_str()));
-    assert!(out.set_cookie("__Host-bff-session").unwrap().contains("Max-Age=0"));
-    assert_eq!(app.counter.revoke.load(std::sync::atomic::Ordering::SeqCst), 1, "the refresh token was revoked");
+    assert_eq!(
+        out.location.as_deref(),
+        Some(format!("{}/", app.base).as_str())
+    );
+    assert!(
+        out.set_cookie("__Host-bff-session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        app.counter.revoke.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the refresh token was revoked"
+    );
     agent.set_cookie(&app.base, "__Host-bff-session", &value);
     let after = agent.api("GET", &format!("{}/api/echo", app.base)).await;
-    assert_eq!((after.status, after.json()["error"].clone()), (401, "login_required".into()));
+    assert_eq!(
+        (after.status, after.json()["error"].clone()),
+        (401, "login_required".into())
+    );
     assert_eq!(after.header("cache-control"), Some("no-store"));
 }
 
@@ -188,15 +300,28 @@ async fn bba_s6_1_3_3_csrf_header_and_fetch_metadata_are_required() {
         let cases: [(&str, &[(&str, &str)]); 4] = [
             ("no header", &[]),
             ("wrong value", &[("x-csrf", "0")]),
-            ("cross-site", &[("x-csrf", "1"), ("sec-fetch-site", "cross-site")]),
-            ("cross-site without header", &[("sec-fetch-site", "cross-site")]),
+            (
+                "cross-site",
+                &[("x-csrf", "1"), ("sec-fetch-site", "cross-site")],
+            ),
+            (
+                "cross-site without header",
+                &[("sec-fetch-site", "cross-site")],
+            ),
         ];
         for (name, headers) in cases {
             let r = agent.send(reqwest::Method::GET, &url, headers, None).await;
             assert_eq!(r.status, 403, "{path} {name}: {}", r.body);
             assert_eq!(r.json()["error"], "access_denied");
         }
-        let ok = agent.send(reqwest::Method::GET, &url, &[("x-csrf", "1"), ("sec-fetch-site", "same-origin")], None).await;
+        let ok = agent
+            .send(
+                reqwest::Method::GET,
+                &url,
+                &[("x-csrf", "1"), ("sec-fetch-site", "same-origin")],
+                None,
+            )
+            .await;
         assert_eq!(ok.status, 200, "{path}: {}", ok.body);
     }
 }
@@ -222,7 +347,11 @@ async fn rfc9700_s4_11_1_return_to_open_redirect_table() {
     for (raw, want) in table {
         let r = sign_in(&mut agent, &kc, &app, raw).await;
         assert_eq!(r.status, 303, "{raw:?}: {}", r.body);
-        assert_eq!(r.location.unwrap(), format!("{}{want}", app.base), "return_to {raw:?}");
+        assert_eq!(
+            r.location.unwrap(),
+            format!("{}{want}", app.base),
+            "return_to {raw:?}"
+        );
     }
 }
 
@@ -231,7 +360,11 @@ async fn rfc9207_callback_with_bad_state_iss_or_replayed_code_makes_no_session()
     let (kc, app) = bff_on_keycard(|_| {}).await;
     let tamper = |cb: &str, name: &str, value: Option<&str>| {
         let mut u = url::Url::parse(cb).unwrap();
-        let pairs: Vec<(String, String)> = u.query_pairs().into_owned().filter(|(k, _)| k != name).collect();
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .into_owned()
+            .filter(|(k, _)| k != name)
+            .collect();
         let mut q = u.query_pairs_mut();
         q.clear();
         for (k, v) in &pairs {
@@ -258,7 +391,11 @@ async fn rfc9207_callback_with_bad_state_iss_or_replayed_code_makes_no_session()
         let r = agent.get(&tamper(&cb, name, value)).await;
         assert_eq!(r.status, 400, "{name}={value:?}: {}", r.body);
         assert!(r.set_cookie("__Host-bff-session").is_none());
-        assert_eq!(app.counter.codes(), codes, "{name}={value:?}: the code was sent to the token endpoint");
+        assert_eq!(
+            app.counter.codes(),
+            codes,
+            "{name}={value:?}: the code was sent to the token endpoint"
+        );
         // The pending login is gone: the genuine callback cannot complete it either.
         let genuine = agent.get(&cb).await;
         assert_eq!(genuine.status, 400, "{}", genuine.body);
@@ -288,7 +425,10 @@ async fn bba_s6_1_3_6_proxy_allowlist_and_traversal_table() {
     let (kc, app) = bff_on_keycard(|_| {}).await;
     let mut agent = Agent::new();
     sign_in(&mut agent, &kc, &app, "/").await;
-    let cookie = format!("__Host-bff-session={}", agent.cookie(&app.base, "__Host-bff-session").unwrap());
+    let cookie = format!(
+        "__Host-bff-session={}",
+        agent.cookie(&app.base, "__Host-bff-session").unwrap()
+    );
     let h = [("cookie", cookie.as_str()), ("x-csrf", "1")];
     let table: &[(&str, &str, u16)] = &[
         ("GET", "/api/echo", 200),
@@ -325,7 +465,10 @@ async fn bba_s6_1_3_6_proxy_allowlist_and_traversal_table() {
     // Everything that reached the upstream was under an allowlisted prefix.
     for seen in app.echo.seen.lock().unwrap().iter() {
         let t = seen["target"].as_str().unwrap();
-        assert!(t.starts_with("/up/api/echo") || t.starts_with("/up/api/ro"), "{t}");
+        assert!(
+            t.starts_with("/up/api/echo") || t.starts_with("/up/api/ro"),
+            "{t}"
+        );
     }
     // Without a session: 401 JSON, never a redirect.
     let r = support::raw_status(&app.base, "GET", "/api/echo", &[("x-csrf", "1")]).await;

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backchannel;
+mod browser;
 mod keycard;
+mod node_op;
 mod refresh;
 mod support;

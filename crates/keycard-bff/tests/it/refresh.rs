@@ -53,7 +53,10 @@ async fn rfc6749_s6_fifty_parallel_calls_at_expiry_make_one_refresh_and_none_fai
     let results = parallel_calls(&[&app.base], &cookie, 50).await;
     assert!(results.iter().all(|r| r.0 == 200), "{results:?}");
     let after = token_of(&results[0]);
-    assert!(results.iter().all(|r| token_of(r) == after), "every call used the one new token");
+    assert!(
+        results.iter().all(|r| token_of(r) == after),
+        "every call used the one new token"
+    );
     assert_ne!(after, before);
     assert_eq!(app.counter.refreshes(), 1);
 
@@ -75,9 +78,8 @@ async fn two_instances(url: Option<&str>) {
     let (echo_base, echo) = support::echo_upstream().await;
     let key = support::session_key();
     let (store_a, store_b) = stores(url).await;
-    let settings = |base: &str| {
-        support::settings(&kc.base, "bff", &secret, base, &echo_base, key.clone())
-    };
+    let settings =
+        |base: &str| support::settings(&kc.base, "bff", &secret, base, &echo_base, key.clone());
     let (sa, sb) = (settings(&a.base), settings(&b.base));
     let app_a = a.start(sa, store_a, kc.clock.clone(), echo.clone()).await;
     let app_b = b.start(sb, store_b, kc.clock.clone(), echo).await;
@@ -100,7 +102,10 @@ async fn stores(url: Option<&str>) -> (Arc<dyn BffStore>, Arc<dyn BffStore>) {
             (a, keycard_bff::store::sql::connect(&url).await.unwrap())
         }
         Some(pg) => {
-            let schema = format!("kc_test_bff_{}", keycard_os::new_id::<keycard_protocol::GrantId>());
+            let schema = format!(
+                "kc_test_bff_{}",
+                keycard_os::new_id::<keycard_protocol::GrantId>()
+            );
             let admin = sqlx::PgPool::connect(pg).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .execute(&admin)
@@ -108,8 +113,12 @@ async fn stores(url: Option<&str>) -> (Arc<dyn BffStore>, Arc<dyn BffStore>) {
                 .unwrap();
             let opts: sqlx::postgres::PgConnectOptions = pg.parse().unwrap();
             let opts = opts.options([("search_path", schema.as_str())]);
-            let a = keycard_bff::store::sql::PgBffStore::connect_with(opts.clone()).await.unwrap();
-            let b = keycard_bff::store::sql::PgBffStore::connect_with(opts).await.unwrap();
+            let a = keycard_bff::store::sql::PgBffStore::connect_with(opts.clone())
+                .await
+                .unwrap();
+            let b = keycard_bff::store::sql::PgBffStore::connect_with(opts)
+                .await
+                .unwrap();
             (Arc::new(a), Arc::new(b))
         }
     }
@@ -149,8 +158,19 @@ async fn only_invalid_grant_ends_a_session() {
     // Past expiry, still unreachable: 503, and the session stays.
     kc.clock.advance(60);
     let r = agent.api("GET", &echo).await;
-    assert_eq!((r.status, r.json()["error"].clone()), (503, "temporarily_unavailable".into()), "{}", r.body);
-    assert_eq!(agent.api("GET", &format!("{}/bff/session", app.base)).await.json()["authenticated"], true);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (503, "temporarily_unavailable".into()),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        agent
+            .api("GET", &format!("{}/bff/session", app.base))
+            .await
+            .json()["authenticated"],
+        true
+    );
     // Reachable again: refreshed, 200.
     app.counter.fail_refresh.store(false, Ordering::SeqCst);
     assert_eq!(agent.api("GET", &echo).await.status, 200);
@@ -160,8 +180,19 @@ async fn only_invalid_grant_ends_a_session() {
     app.counter.bogus_refresh.store(true, Ordering::SeqCst);
     kc.clock.advance(150);
     let r = agent.api("GET", &echo).await;
-    assert_eq!((r.status, r.json()["error"].clone()), (401, "login_required".into()), "{}", r.body);
-    assert_eq!(agent.api("GET", &format!("{}/bff/session", app.base)).await.json()["authenticated"], false);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, "login_required".into()),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        agent
+            .api("GET", &format!("{}/bff/session", app.base))
+            .await
+            .json()["authenticated"],
+        false
+    );
     let _ = kc.clock.now();
 }
 
@@ -170,7 +201,14 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
     let pending = support::reserve().await;
     let (kc, secret) = keycard(&pending.base, |s| s.access_token_ttl_secs = 3600).await;
     let (echo_base, echo) = support::echo_upstream().await;
-    let mut settings = support::settings(&kc.base, "bff", &secret, &pending.base, &echo_base, support::session_key());
+    let mut settings = support::settings(
+        &kc.base,
+        "bff",
+        &secret,
+        &pending.base,
+        &echo_base,
+        support::session_key(),
+    );
     settings.idle_timeout = std::time::Duration::from_secs(600);
     settings.absolute_timeout = std::time::Duration::from_secs(1500);
     let (store, _) = support::sqlite_store().await;
@@ -180,12 +218,23 @@ async fn sessions_end_after_idle_and_absolute_timeouts() {
     // Used every 500 s, the session outlives its idle timeout, up to the absolute one.
     for _ in 0..2 {
         kc.clock.advance(500);
-        assert_eq!(agent.api("GET", &session).await.json()["authenticated"], true);
+        assert_eq!(
+            agent.api("GET", &session).await.json()["authenticated"],
+            true
+        );
     }
     kc.clock.advance(500);
-    assert_eq!(agent.api("GET", &session).await.json()["authenticated"], false, "absolute timeout");
+    assert_eq!(
+        agent.api("GET", &session).await.json()["authenticated"],
+        false,
+        "absolute timeout"
+    );
     // Idle: 601 s without a request.
     let (mut agent, _) = signed_in(&kc, &app).await;
     kc.clock.advance(601);
-    assert_eq!(agent.api("GET", &session).await.json()["authenticated"], false, "idle timeout");
+    assert_eq!(
+        agent.api("GET", &session).await.json()["authenticated"],
+        false,
+        "idle timeout"
+    );
 }

@@ -63,7 +63,11 @@ impl HttpClient for CountingHttp {
         form: &'a [(&'a str, &'a str)],
     ) -> BoxFuture<'a, Result<HttpResponse, HttpError>> {
         let c = &self.counter;
-        match form.iter().find(|(k, _)| *k == "grant_type").map(|(_, v)| *v) {
+        match form
+            .iter()
+            .find(|(k, _)| *k == "grant_type")
+            .map(|(_, v)| *v)
+        {
             Some("authorization_code") => c.code.fetch_add(1, Ordering::SeqCst),
             Some("refresh_token") => {
                 if c.fail_refresh.load(Ordering::SeqCst) {
@@ -103,7 +107,9 @@ pub(crate) async fn echo_upstream() -> (String, Arc<Echo>) {
     async fn handle(State(echo): State<Arc<Echo>>, req: Request) -> axum::response::Response {
         use axum::response::IntoResponse;
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
         let auth = parts
             .headers
             .get("authorization")
@@ -164,11 +170,21 @@ pub(crate) struct BffApp {
 }
 
 /// The settings of a BFF at `base` for `issuer`, with the two echo routes.
-pub(crate) fn settings(issuer: &str, client_id: &str, secret: &str, base: &str, echo: &str, key: SessionKey) -> Settings {
+pub(crate) fn settings(
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+    base: &str,
+    echo: &str,
+    key: SessionKey,
+) -> Settings {
     let route = |path: &str, methods: &[&str]| ProxyRoute {
         path: keycard_gateway::route::RoutePath::parse(path).unwrap(),
         upstream: keycard_gateway::route::Upstream::parse(&format!("{echo}/up")).unwrap(),
-        methods: methods.iter().map(|m| keycard_gateway::route::parse_method(m).unwrap()).collect(),
+        methods: methods
+            .iter()
+            .map(|m| keycard_gateway::route::parse_method(m).unwrap())
+            .collect(),
         timeout: std::time::Duration::from_secs(10),
     };
     Settings::new(
@@ -216,7 +232,12 @@ impl Pending {
             .http(CountingHttp::new(counter.clone()));
         let bff = Bff::new(settings, store.clone(), options).await.unwrap();
         let app = Router::new()
-            .route("/", get(|| async { axum::response::Html("<!doctype html><title>home</title><p id=home>home</p>") }))
+            .route(
+                "/",
+                get(|| async {
+                    axum::response::Html("<!doctype html><title>home</title><p id=home>home</p>")
+                }),
+            )
             .route("/me", get(me))
             .layer(bff.layer())
             .merge(bff.router());
@@ -302,7 +323,10 @@ impl Agent {
     }
 
     pub(crate) fn set_cookie(&mut self, url: &str, name: &str, value: &str) {
-        self.jar.entry(origin_of(url)).or_default().insert(name.into(), value.into());
+        self.jar
+            .entry(origin_of(url))
+            .or_default()
+            .insert(name.into(), value.into());
     }
 
     pub(crate) async fn send(
@@ -316,7 +340,12 @@ impl Agent {
         let cookies = self
             .jar
             .get(&origin)
-            .map(|j| j.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+            .map(|j| {
+                j.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
             .unwrap_or_default();
         let mut rb = self.http.request(method, url);
         if !cookies.is_empty() {
@@ -365,11 +394,21 @@ impl Agent {
     /// A call as the page's script makes it: with `X-CSRF: 1`.
     pub(crate) async fn api(&mut self, method: &str, url: &str) -> Resp {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.send(m, url, &[("x-csrf", "1"), ("sec-fetch-site", "same-origin")], None)
-            .await
+        self.send(
+            m,
+            url,
+            &[("x-csrf", "1"), ("sec-fetch-site", "same-origin")],
+            None,
+        )
+        .await
     }
 
-    pub(crate) async fn post_form(&mut self, url: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn post_form(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -391,7 +430,12 @@ pub(crate) fn param(url: &str, name: &str) -> Option<String> {
 
 /// Sends one raw HTTP/1.1 request (so that `..` and `%2e` reach the server as written) and
 /// returns the status.
-pub(crate) async fn raw_status(base: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
+pub(crate) async fn raw_status(
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let addr = base.trim_start_matches("http://");
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -404,5 +448,8 @@ pub(crate) async fn raw_status(base: &str, method: &str, target: &str, headers: 
     let mut out = Vec::new();
     sock.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

@@ -44,6 +44,12 @@ const provider = new Provider(ISSUER, {
     rpInitiatedLogout: { enabled: true },
   },
   pkce: { required: () => true },
+  // node-oidc-provider refuses outgoing requests to special-use addresses (SSRF protection);
+  // the BFF under test listens on 127.0.0.1, so back-channel logout goes out without it.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   scopes: ['openid', 'offline_access', 'profile', 'email'],
   claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
   ttl: { AccessToken: Number.parseInt(process.env.AT_TTL ?? '60', 10) },
@@ -68,6 +74,6 @@ const provider = new Provider(ISSUER, {
     return grant;
   },
 });
-provider.on('backchannel.error', (err) => console.error('backchannel.error', err.message));
-provider.on('backchannel.success', (client) => console.log('backchannel.success', client.clientId));
+provider.on('backchannel.error', (ctx, err, client) => console.error('backchannel.error', client?.clientId, err.message));
+provider.on('backchannel.success', (ctx, client) => console.log('backchannel.success', client.clientId));
 provider.listen(PORT, '127.0.0.1', () => console.log('ready'));

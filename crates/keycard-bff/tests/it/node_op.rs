@@ -1,0 +1,117 @@
+//! node-oidc-provider (npm `oidc-provider`, `tests/node/op.mjs`) as a second, independent
+//! OpenID provider, started per test on a free port. Its packages are installed on first use
+//! with `npm ci` from the committed lock file (the npm registry is the only network needed).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running node-oidc-provider, killed on drop.
+pub(crate) struct NodeOp {
+    child: Child,
+    pub(crate) issuer: String,
+    log: PathBuf,
+}
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// Installs the provider's packages once per test binary.
+fn install() {
+    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut done = ONCE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *done || node_dir().join("node_modules/oidc-provider").exists() {
+        *done = true;
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(node_dir())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test needs node and npm (apt-get install nodejs npm): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "npm ci in {} failed: {}",
+        node_dir().display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    *done = true;
+}
+
+impl NodeOp {
+    /// A provider with one confidential client for a BFF at `bff_base`; access tokens live
+    /// `at_ttl` seconds.
+    pub(crate) async fn start(
+        bff_base: &str,
+        client_id: &str,
+        secret: &str,
+        at_ttl: u32,
+    ) -> NodeOp {
+        install();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::env::temp_dir().join(format!("bff-node-op-{port}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("node")
+            .arg("op.mjs")
+            .current_dir(node_dir())
+            .env("PORT", port.to_string())
+            .env("CLIENT_ID", client_id)
+            .env("CLIENT_SECRET", secret)
+            .env("REDIRECT_URI", format!("{bff_base}/bff/callback"))
+            .env("POST_LOGOUT_REDIRECT_URI", format!("{bff_base}/"))
+            .env(
+                "BACKCHANNEL_LOGOUT_URI",
+                format!("{bff_base}/bff/backchannel-logout"),
+            )
+            .env("AT_TTL", at_ttl.to_string())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("spawn node");
+        let mut op = NodeOp {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let discovery = format!("{}/.well-known/openid-configuration", op.issuer);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = op.child.try_wait().unwrap() {
+                panic!("node-oidc-provider exited with {status}: {}", op.logs());
+            }
+            if let Ok(r) = reqwest::get(&discovery).await
+                && r.status().is_success()
+            {
+                return op;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node-oidc-provider not ready: {}",
+                op.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(crate) fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeOp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
