@@ -155,7 +155,7 @@ impl Bff {
                 &format!("{p}/backchannel-logout"),
                 post(routes::backchannel::backchannel_logout_post),
             )
-            .route(&format!("{api}"), any(proxy::proxy))
+            .route(api, any(proxy::proxy))
             .route(&format!("{api}/"), any(proxy::proxy))
             .route(&format!("{api}/{{*rest}}"), any(proxy::proxy))
             .with_state(self.clone())

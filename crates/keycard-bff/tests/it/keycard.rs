@@ -7,6 +7,8 @@ use std::sync::Arc;
 use keycard_protocol::policy::GrantType;
 use keycard_testkit::{API, ClientSpec, PASSWORD, TestServer};
 
+use keycard_protocol::UnixTime;
+
 use crate::support::{self, Agent, BffApp, Resp, param};
 
 /// A Keycard with user `alice` and a confidential client `bff` for a BFF at `base`.
@@ -172,6 +174,21 @@ async fn sign_in_session_cookies_proxy_and_logout() {
     assert!(!sc.to_ascii_lowercase().contains("domain"), "{sc}");
     let value = agent.cookie(&app.base, "__Host-bff-session").unwrap();
     assert_eq!(value.len(), 43);
+    // The store knows the session by the cookie's SHA-256 only, and its tokens are sealed.
+    let id = keycard_protocol::Secret::<keycard_bff::store::BffSessionKind>::parse(&value)
+        .unwrap()
+        .hash();
+    let row = app
+        .store
+        .session(&id, UnixTime(kc.clock.now_secs()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.generation, 0);
+    assert!(
+        !String::from_utf8_lossy(&row.tokens).contains("eyJ"),
+        "tokens are encrypted at rest"
+    );
     assert!(
         done.set_cookie("__Host-bff-login")
             .unwrap()
@@ -473,4 +490,21 @@ async fn bba_s6_1_3_6_proxy_allowlist_and_traversal_table() {
     // Without a session: 401 JSON, never a redirect.
     let r = support::raw_status(&app.base, "GET", "/api/echo", &[("x-csrf", "1")]).await;
     assert_eq!(r, 401);
+}
+
+#[tokio::test]
+async fn end_sessions_is_the_hook_for_revocation_feed_events() {
+    let (kc, app) = bff_on_keycard(|_| {}).await;
+    let mut agent = Agent::new();
+    sign_in(&mut agent, &kc, &app, "/").await;
+    let s = agent
+        .api("GET", &format!("{}/bff/session", app.base))
+        .await
+        .json();
+    let sub = keycard_protocol::Subject::parse(s["sub"].as_str().unwrap()).unwrap();
+    // A `sub` event of the feed (user disabled) ends the user's sessions.
+    assert_eq!(app.bff.end_sessions(Some(&sub), None).await.unwrap(), 1);
+    let after = agent.api("GET", &format!("{}/bff/session", app.base)).await;
+    assert_eq!(after.json()["authenticated"], false);
+    assert_eq!(app.bff.end_sessions(None, None).await.unwrap(), 0);
 }

@@ -165,6 +165,7 @@ mod tests {
 }
 
 #[cfg(all(test, feature = "sqlite"))]
+#[allow(clippy::unwrap_used)]
 mod sqlite_conformance {
     use std::sync::Arc;
 
@@ -184,6 +185,7 @@ mod sqlite_conformance {
 }
 
 #[cfg(all(test, feature = "postgres"))]
+#[allow(clippy::unwrap_used)]
 mod postgres_conformance {
     use std::sync::Arc;
 

@@ -69,6 +69,7 @@ impl PgBffStore {
 include!("common.rs");
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
 
