@@ -128,6 +128,14 @@ impl Browser {
         }
     }
 
+    /// Types into each field and clicks the button.
+    async fn fill_and_submit(&self, fields: &[(&str, &str)], button: &str) {
+        for (css, text) in fields {
+            self.wait_css(css).await.send_keys(text).await.unwrap();
+        }
+        self.wait_css(button).await.click().await.unwrap();
+    }
+
     /// `fetch` from the page, as the application's script would; returns `[status, json]`.
     async fn fetch(&self, method: &str, path: &str, csrf: bool) -> (u16, Value) {
         let script = r#"
@@ -210,25 +218,14 @@ async fn node_login(b: &Browser, op: &NodeOp, app: &BffApp) {
         .await
         .unwrap();
     b.wait_url(&format!("{}/interaction/", op.issuer)).await;
-    b.wait_css("input[name=login]")
-        .await
-        .send_keys("alice")
-        .await
-        .unwrap();
-    b.b()
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("any")
-        .await
-        .unwrap();
-    b.b()
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.fill_and_submit(
+        &[
+            ("input[name=login]", "alice"),
+            ("input[name=password]", "any"),
+        ],
+        "button[type=submit]",
+    )
+    .await;
     b.wait_css("#home").await;
     assert_eq!(
         b.b().current_url().await.unwrap().as_str(),
@@ -333,25 +330,14 @@ async fn chromium_against_keycard() {
             .goto(&format!("{}/bff/login?return_to=/", app.base))
             .await
             .unwrap();
-        b.wait_css("#username")
-            .await
-            .send_keys("alice")
-            .await
-            .unwrap();
-        b.b()
-            .find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys(keycard_testkit::PASSWORD)
-            .await
-            .unwrap();
-        b.b()
-            .find(Locator::Css("#sign-in"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.fill_and_submit(
+            &[
+                ("#username", "alice"),
+                ("#password", keycard_testkit::PASSWORD),
+            ],
+            "#sign-in",
+        )
+        .await;
         b.wait_css("#home").await;
         signed_in_checks(&b, &app).await;
 

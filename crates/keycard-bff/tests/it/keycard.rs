@@ -39,10 +39,18 @@ pub(crate) async fn keycard(
 pub(crate) async fn bff_on_keycard(
     adjust: impl FnOnce(&mut keycard_server::Settings),
 ) -> (TestServer, BffApp) {
+    bff_on_keycard_with(adjust, |_| {}).await
+}
+
+/// As [`bff_on_keycard`], with the BFF's settings adjusted too.
+pub(crate) async fn bff_on_keycard_with(
+    adjust: impl FnOnce(&mut keycard_server::Settings),
+    adjust_bff: impl FnOnce(&mut Settings),
+) -> (TestServer, BffApp) {
     let pending = support::reserve().await;
     let (kc, secret) = keycard(&pending.base, adjust).await;
     let (echo_base, echo) = support::echo_upstream().await;
-    let settings = support::settings(
+    let mut settings = support::settings(
         &kc.base,
         "bff",
         &secret,
@@ -50,10 +58,8 @@ pub(crate) async fn bff_on_keycard(
         &echo_base,
         support::session_key(),
     );
-    let settings = Settings {
-        http_timeout: std::time::Duration::from_secs(10),
-        ..settings
-    };
+    settings.http_timeout = std::time::Duration::from_secs(10);
+    adjust_bff(&mut settings);
     let (store, _) = support::sqlite_store().await;
     let app = pending.start(settings, store, kc.clock.clone(), echo).await;
     (kc, app)

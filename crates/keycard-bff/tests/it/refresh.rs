@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use keycard_bff::store::BffStore;
-use keycard_protocol::Clock as _;
 use keycard_testkit::TestServer;
 
-use crate::keycard::{bff_on_keycard, keycard, sign_in};
+use crate::keycard::{bff_on_keycard, bff_on_keycard_with, keycard, sign_in};
 use crate::support::{self, Agent, BffApp};
 
 /// `n` parallel proxied GETs with the session cookie, spread over the BFF bases given.
@@ -154,65 +153,51 @@ async fn only_invalid_grant_ends_a_session() {
     // Ahead of expiry with the provider unreachable: the old token still works.
     app.counter.fail_refresh.store(true, Ordering::SeqCst);
     kc.clock.advance(90);
-    assert_eq!(agent.api("GET", &echo).await.status, 200);
+    assert_eq!(call(&mut agent, &echo).await.0, 200);
     // Past expiry, still unreachable: 503, and the session stays.
     kc.clock.advance(60);
-    let r = agent.api("GET", &echo).await;
     assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (503, "temporarily_unavailable".into()),
-        "{}",
-        r.body
+        call(&mut agent, &echo).await,
+        (503, "temporarily_unavailable".into())
     );
-    assert_eq!(
-        agent
-            .api("GET", &format!("{}/bff/session", app.base))
-            .await
-            .json()["authenticated"],
-        true
-    );
+    assert!(authenticated(&mut agent, &app).await);
     // Reachable again: refreshed, 200.
     app.counter.fail_refresh.store(false, Ordering::SeqCst);
-    assert_eq!(agent.api("GET", &echo).await.status, 200);
+    assert_eq!(call(&mut agent, &echo).await.0, 200);
     assert_eq!(app.counter.refreshes(), 1);
 
     // The provider refuses the refresh token (invalid_grant): the session ends, 401.
     app.counter.bogus_refresh.store(true, Ordering::SeqCst);
     kc.clock.advance(150);
-    let r = agent.api("GET", &echo).await;
     assert_eq!(
-        (r.status, r.json()["error"].clone()),
-        (401, "login_required".into()),
-        "{}",
-        r.body
+        call(&mut agent, &echo).await,
+        (401, "login_required".into())
     );
-    assert_eq!(
-        agent
-            .api("GET", &format!("{}/bff/session", app.base))
-            .await
-            .json()["authenticated"],
-        false
-    );
-    let _ = kc.clock.now();
+    assert!(!authenticated(&mut agent, &app).await);
+}
+
+/// Whether `/bff/session` says signed in.
+async fn authenticated(agent: &mut Agent, app: &BffApp) -> bool {
+    let s = agent.api("GET", &format!("{}/bff/session", app.base)).await;
+    s.json()["authenticated"] == true
+}
+
+/// Status and error code of a proxied GET.
+async fn call(agent: &mut Agent, url: &str) -> (u16, serde_json::Value) {
+    let r = agent.api("GET", url).await;
+    (r.status, r.json()["error"].clone())
 }
 
 #[tokio::test]
 async fn sessions_end_after_idle_and_absolute_timeouts() {
-    let pending = support::reserve().await;
-    let (kc, secret) = keycard(&pending.base, |s| s.access_token_ttl_secs = 3600).await;
-    let (echo_base, echo) = support::echo_upstream().await;
-    let mut settings = support::settings(
-        &kc.base,
-        "bff",
-        &secret,
-        &pending.base,
-        &echo_base,
-        support::session_key(),
-    );
-    settings.idle_timeout = std::time::Duration::from_secs(600);
-    settings.absolute_timeout = std::time::Duration::from_secs(1500);
-    let (store, _) = support::sqlite_store().await;
-    let app = pending.start(settings, store, kc.clock.clone(), echo).await;
+    let (kc, app) = bff_on_keycard_with(
+        |s| s.access_token_ttl_secs = 3600,
+        |s| {
+            s.idle_timeout = std::time::Duration::from_secs(600);
+            s.absolute_timeout = std::time::Duration::from_secs(1500);
+        },
+    )
+    .await;
     let (mut agent, _) = signed_in(&kc, &app).await;
     let session = format!("{}/bff/session", app.base);
     // Used every 500 s, the session outlives its idle timeout, up to the absolute one.
