@@ -280,30 +280,50 @@ async fn chromium_against_node_oidc_provider() {
         let (status, out) = b.fetch("POST", "/bff/logout", true).await;
         assert_eq!(status, 200, "{out}");
         let to = out["redirect_to"].as_str().unwrap().to_owned();
-        assert!(to.starts_with(&format!("{}/session/end?", op.issuer)), "{to}");
-        assert!(param(&to, "id_token_hint").is_some() && param(&to, "state").is_some(), "{to}");
-        assert_eq!(param(&to, "post_logout_redirect_uri").unwrap(), format!("{}/", app.base));
+        assert!(
+            to.starts_with(&format!("{}/session/end?", op.issuer)),
+            "{to}"
+        );
+        assert!(
+            param(&to, "id_token_hint").is_some() && param(&to, "state").is_some(),
+            "{to}"
+        );
+        assert_eq!(
+            param(&to, "post_logout_redirect_uri").unwrap(),
+            format!("{}/", app.base)
+        );
         b.b().goto(&to).await.unwrap();
-        b.wait_css("button[name=logout][value=yes]").await.click().await.unwrap();
+        b.wait_css("button[name=logout][value=yes]")
+            .await
+            .click()
+            .await
+            .unwrap();
         b.wait_css("#home").await;
         let (_, s) = b.fetch("GET", "/bff/session", true).await;
         assert_eq!(s["authenticated"], false);
         // The provider's session is over: prompt=none now answers login_required.
-        let silent = format!(
-            "{}/auth?client_id=bff&response_type=code&scope=openid&prompt=none&state=s&redirect_uri={}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
-            op.issuer,
-            url::form_urlencoded::byte_serialize(format!("{}/bff/callback", app.base).as_bytes()).collect::<String>()
-        );
+        let silent = silent_authorize(&format!("{}/auth", op.issuer), &app);
         b.b().goto(&silent).await.unwrap();
         let landed = b.wait_url(&format!("{}/bff/callback", app.base)).await;
-        assert_eq!(param(&landed, "error").as_deref(), Some("login_required"), "{landed}");
+        assert_eq!(
+            param(&landed, "error").as_deref(),
+            Some("login_required"),
+            "{landed}"
+        );
 
         // Logout at the provider reaches the BFF by back-channel.
         node_login(&b, &op, &app).await;
         let (_, s) = b.fetch("GET", "/bff/session", true).await;
         assert_eq!(s["authenticated"], true);
-        b.b().goto(&format!("{}/session/end", op.issuer)).await.unwrap();
-        b.wait_css("button[name=logout][value=yes]").await.click().await.unwrap();
+        b.b()
+            .goto(&format!("{}/session/end", op.issuer))
+            .await
+            .unwrap();
+        b.wait_css("button[name=logout][value=yes]")
+            .await
+            .click()
+            .await
+            .unwrap();
         b.wait_url(&op.issuer).await;
         b.b().goto(&format!("{}/", app.base)).await.unwrap();
         b.wait_css("#home").await;
@@ -313,75 +333,86 @@ async fn chromium_against_node_oidc_provider() {
     assert!(op.logs().contains("backchannel.success"), "{}", op.logs());
 }
 
+/// Keycard's sign-in page, from `/bff/login` back to the application.
+async fn keycard_login(b: &Browser, app: &BffApp) {
+    b.b()
+        .goto(&format!("{}/bff/login?return_to=/", app.base))
+        .await
+        .unwrap();
+    b.fill_and_submit(
+        &[
+            ("#username", "alice"),
+            ("#password", keycard_testkit::PASSWORD),
+        ],
+        "#sign-in",
+    )
+    .await;
+    b.wait_css("#home").await;
+}
+
+/// `prompt=none` at the provider for the BFF's client: where it sends the browser back.
+fn silent_authorize(authorize: &str, app: &BffApp) -> String {
+    let callback = format!("{}/bff/callback", app.base);
+    url::Url::parse_with_params(
+        authorize,
+        [
+            ("client_id", "bff"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("state", "s"),
+            ("redirect_uri", callback.as_str()),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+    .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_against_keycard() {
     let (kc, app) = crate::keycard::bff_on_keycard(|_| {}).await;
     let (kc, app) = (Arc::new(kc), Arc::new(app));
-    let discovery: Value = reqwest::get(kc.url("/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let (kc2, app2) = (kc.clone(), app.clone());
     with_browser(move |b| async move {
         let (kc, app) = (kc2, app2);
-        b.b()
-            .goto(&format!("{}/bff/login?return_to=/", app.base))
-            .await
-            .unwrap();
-        b.fill_and_submit(
-            &[
-                ("#username", "alice"),
-                ("#password", keycard_testkit::PASSWORD),
-            ],
-            "#sign-in",
-        )
-        .await;
-        b.wait_css("#home").await;
+        keycard_login(&b, &app).await;
         signed_in_checks(&b, &app).await;
 
+        // Logout at the BFF: Keycard's end_session_endpoint takes the id token as proof of
+        // the client, ends its session at once and sends the browser back.
         let (status, out) = b.fetch("POST", "/bff/logout", true).await;
         assert_eq!(status, 200, "{out}");
         let to = out["redirect_to"].as_str().unwrap().to_owned();
-        // KEYCARD-END-SESSION: switches on by itself once Keycard's discovery advertises
-        // end_session_endpoint (RP-Initiated Logout); until then the BFF sends the browser to
-        // the post-logout URI.
-        if discovery["end_session_endpoint"].is_string() {
-            assert!(
-                to.starts_with(discovery["end_session_endpoint"].as_str().unwrap()),
-                "{to}"
-            );
-            b.b().goto(&to).await.unwrap();
-            b.wait_css("#home").await;
-        } else {
-            eprintln!("SKIPPED (KEYCARD-END-SESSION): Keycard has no end_session_endpoint yet");
-            assert_eq!(to, format!("{}/", app.base));
-        }
+        assert!(to.starts_with(&kc.url("/logout?")), "{to}");
+        b.b().goto(&to).await.unwrap();
+        b.wait_css("#home").await;
         let (_, s) = b.fetch("GET", "/bff/session", true).await;
         assert_eq!(s["authenticated"], false);
+        b.b()
+            .goto(&silent_authorize(&kc.url("/authorize"), &app))
+            .await
+            .unwrap();
+        let landed = b.wait_url(&format!("{}/bff/callback", app.base)).await;
+        assert_eq!(
+            param(&landed, "error").as_deref(),
+            Some("login_required"),
+            "{landed}"
+        );
 
-        // KEYCARD-BACKCHANNEL: switches on once Keycard advertises back-channel logout; the
-        // client must then be registered with backchannel_logout_uri = {bff}/bff/backchannel-logout
-        // (ClientSpec in keycard.rs).
-        if discovery["backchannel_logout_supported"] == true {
-            b.b()
-                .goto(&format!("{}/bff/login?return_to=/", app.base))
-                .await
-                .unwrap();
-            b.wait_css("#home").await;
-            b.b().goto(&kc.url("/logout")).await.unwrap();
-            if let Ok(button) = b.b().find(Locator::Css("button[type=submit]")).await {
-                button.click().await.unwrap();
-            }
-            b.b().goto(&format!("{}/", app.base)).await.unwrap();
-            b.wait_css("#home").await;
-            wait_signed_out(&b, String::new).await;
-        } else {
-            eprintln!(
-                "SKIPPED (KEYCARD-BACKCHANNEL): Keycard does not advertise back-channel logout yet"
-            );
-        }
+        // Logout at Keycard (its own confirmation page) reaches the BFF by back-channel.
+        keycard_login(&b, &app).await;
+        let (_, s) = b.fetch("GET", "/bff/session", true).await;
+        assert_eq!(s["authenticated"], true);
+        b.b().goto(&kc.url("/logout")).await.unwrap();
+        b.wait_css("#sign-out").await.click().await.unwrap();
+        b.b().goto(&format!("{}/", app.base)).await.unwrap();
+        b.wait_css("#home").await;
+        wait_signed_out(&b, String::new).await;
     })
     .await;
 }

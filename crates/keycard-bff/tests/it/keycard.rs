@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use keycard_protocol::policy::GrantType;
+use keycard_protocol::policy::{BackchannelLogout, GrantType};
+use keycard_protocol::redirect::RedirectUri;
 use keycard_testkit::{API, ClientSpec, PASSWORD, TestServer};
 
 use keycard_protocol::UnixTime;
@@ -21,15 +22,26 @@ pub(crate) async fn keycard(
     kc.add_api(API, "photos:read", 300).await;
     let redirect = format!("{base}/bff/callback");
     let secret = kc
-        .add_client(ClientSpec {
-            id: "bff",
-            confidential: true,
-            first_party: true,
-            grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
-            scope: "openid profile email offline_access photos:read",
-            audiences: &[API],
-            redirect_uris: &[&redirect],
-        })
+        .add_client_with(
+            ClientSpec {
+                id: "bff",
+                confidential: true,
+                first_party: true,
+                grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+                scope: "openid profile email offline_access photos:read",
+                audiences: &[API],
+                redirect_uris: &[&redirect],
+                resource_servers: &[],
+            },
+            |c| {
+                c.post_logout_redirect_uris =
+                    vec![RedirectUri::register(&format!("{base}/")).unwrap()];
+                c.backchannel_logout = Some(
+                    BackchannelLogout::register(&format!("{base}/bff/backchannel-logout"), true)
+                        .unwrap(),
+                );
+            },
+        )
         .await
         .unwrap();
     (kc, secret)
@@ -278,11 +290,45 @@ async fn sign_in_session_cookies_proxy_and_logout() {
         )
         .await;
     assert_eq!(out.status, 303, "{}", out.body);
-    // KEYCARD-END-SESSION: Keycard advertises no end_session_endpoint yet, so the browser goes
-    // to the post-logout URI; once it does, this is the end-session URL with id_token_hint.
+    // RP-Initiated Logout: to Keycard's end_session_endpoint with the id token as the hint,
+    // the registered post-logout URI, the client and a state.
+    let to = out.location.clone().unwrap();
+    assert!(to.starts_with(&kc.url("/logout?")), "{to}");
+    assert!(
+        param(&to, "id_token_hint").is_some_and(|h| h.starts_with("eyJ")),
+        "{to}"
+    );
     assert_eq!(
-        out.location.as_deref(),
-        Some(format!("{}/", app.base).as_str())
+        param(&to, "post_logout_redirect_uri").unwrap(),
+        format!("{}/", app.base)
+    );
+    assert_eq!(param(&to, "client_id").as_deref(), Some("bff"));
+    let state = param(&to, "state").unwrap();
+    let back = agent.get(&to).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let landed = back.location.unwrap();
+    assert!(landed.starts_with(&format!("{}/?", app.base)), "{landed}");
+    assert_eq!(param(&landed, "state"), Some(state));
+    // Keycard's session is over too: prompt=none now answers login_required.
+    let (_, challenge) = keycard_testkit::pkce();
+    let silent = url::Url::parse_with_params(
+        &kc.url("/authorize"),
+        [
+            ("response_type", "code"),
+            ("client_id", "bff"),
+            ("redirect_uri", &format!("{}/bff/callback", app.base)),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = agent.get(silent.as_str()).await;
+    assert_eq!(
+        param(r.location.as_deref().unwrap(), "error").as_deref(),
+        Some("login_required")
     );
     assert!(
         out.set_cookie("__Host-bff-session")
@@ -513,4 +559,46 @@ async fn end_sessions_is_the_hook_for_revocation_feed_events() {
     let after = agent.api("GET", &format!("{}/bff/session", app.base)).await;
     assert_eq!(after.json()["authenticated"], false);
     assert_eq!(app.bff.end_sessions(None, None).await.unwrap(), 0);
+}
+
+/// Polls `/bff/session` until it says signed out (back-channel delivery is asynchronous).
+async fn wait_signed_out(agent: &mut Agent, app: &BffApp) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s = agent
+            .api("GET", &format!("{}/bff/session", app.base))
+            .await
+            .json();
+        if s["authenticated"] == false {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the BFF session did not end: {s}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn backchannel_logout_from_keycard_ends_the_bff_session() {
+    let (kc, app) = bff_on_keycard(|_| {}).await;
+    let mut agent = Agent::new();
+    sign_in(&mut agent, &kc, &app, "/").await;
+    let s = agent.api("GET", &format!("{}/bff/session", app.base)).await;
+    assert_eq!(s.json()["authenticated"], true);
+    // The user signs out at Keycard itself (its confirmation page, no RP involved).
+    let page = agent.get(&kc.url("/logout")).await;
+    let needle = "name=\"csrf\" value=\"";
+    let start = page.body.find(needle).unwrap() + needle.len();
+    let csrf = page.body[start..][..page.body[start..].find('"').unwrap()].to_owned();
+    let done = agent
+        .post_form(
+            &kc.url("/logout"),
+            &[("csrf", csrf.as_str())],
+            &[("origin", &kc.base)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    wait_signed_out(&mut agent, &app).await;
 }

@@ -12,7 +12,9 @@ use axum::routing::{any, get};
 use keycard_bff::store::BffStore;
 use keycard_bff::{Bff, BffOptions, BffSession, ProxyRoute, SessionKey, Settings};
 use keycard_protocol::{ClientId, ClientSecret, Clock, Issuer};
-use keycard_validate::{BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse, ReqwestClient};
+use keycard_validate::{
+    BasicAuth, BoxFuture, HttpClient, HttpError, HttpResponse, ReqwestClient, StreamingResponse,
+};
 use serde_json::{Value, json};
 
 /// How many token-endpoint requests of each kind the BFF made.
@@ -85,6 +87,15 @@ impl HttpClient for CountingHttp {
             _ => 0,
         };
         self.inner.post_form(url, auth, form)
+    }
+
+    fn get_streaming<'a>(
+        &'a self,
+        url: &'a str,
+        auth: &'a BasicAuth,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<StreamingResponse, HttpError>> {
+        self.inner.get_streaming(url, auth, headers)
     }
 }
 

@@ -359,10 +359,7 @@ pub async fn real_as() -> RealAs {
         resource_servers: &[API],
         ..cc("gateway", "photos:read")
     };
-    let gateway_secret = s
-        .add_client_with(gateway, |c| c.feed = true)
-        .await
-        .unwrap();
+    let gateway_secret = s.add_client_with(gateway, |c| c.feed = true).await.unwrap();
     let m2m_secret = s
         .add_client(cc("m2m", "photos:read orders:write"))
         .await
