@@ -1,6 +1,8 @@
 //! The BFF against a real Keycard (`keycard_testkit::TestServer` on 127.0.0.1:0), driven over
 //! HTTP like a browser: sign-in, `/bff/session`, cookies, CSRF, the return_to table, the proxy
-//! allowlist and traversal table, hostile callbacks, logout.
+//! allowlist and traversal table, hostile callbacks, logout through Keycard's end-session
+//! endpoint (after which `prompt=none` gets `login_required`), and Keycard's own logout page
+//! reaching the BFF by back-channel.
 
 use std::sync::Arc;
 
