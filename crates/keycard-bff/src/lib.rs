@@ -51,7 +51,8 @@
 //! - `POST /bff/logout` — with the `X-CSRF: 1` header (answered with `{"redirect_to": url}`)
 //!   or from a plain form carrying `csrf_token` (answered with a 303).
 //! - `POST /bff/backchannel-logout` — the back-channel logout URI to register.
-//! - `/api/...` — the allowlisted routes of `[[proxy.routes]]`.
+//! - `/api/...` — the allowlisted routes of `[[proxy.routes]]`; the BFF answers everything under
+//!   the proxy prefix (403 off the allowlist), so the application keeps its own routes elsewhere.
 //!
 //! The page calls them with `fetch(url, {headers: {"X-CSRF": "1"}})`: every API call and
 //! `/bff/session` must carry that header (a cross-origin page cannot send it without a CORS

@@ -1,6 +1,8 @@
 //! node-oidc-provider (npm `oidc-provider`, `tests/node/op.mjs`) as a second, independent
 //! OpenID provider, started per test on a free port. Its packages are installed on first use
 //! with `npm ci` from the committed lock file (the npm registry is the only network needed).
+//! Without node and npm, or when the install fails, the test says `SKIPPED` loudly and passes,
+//! as the gateway's node-oidc-provider test does; CI has both.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,42 +19,54 @@ fn node_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
-/// Installs the provider's packages once per test binary.
-fn install() {
-    static ONCE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+/// Installs the provider's packages once per test binary; `Err` says why it cannot run.
+fn install() -> Result<(), String> {
+    static ONCE: std::sync::Mutex<Option<Result<(), String>>> = std::sync::Mutex::new(None);
     let mut done = ONCE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if *done || node_dir().join("node_modules/oidc-provider").exists() {
-        *done = true;
-        return;
+    if let Some(r) = done.as_ref() {
+        return r.clone();
     }
-    let out = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(node_dir())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("this test needs node and npm (apt-get install nodejs npm): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "npm ci in {} failed: {}",
-        node_dir().display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    *done = true;
+    let r = if node_dir().join("node_modules/oidc-provider").exists() {
+        Ok(())
+    } else {
+        match Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(node_dir())
+            .output()
+        {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(format!(
+                "npm ci in {} failed: {}",
+                node_dir().display(),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+            Err(e) => Err(format!("npm is not available: {e}")),
+        }
+    };
+    *done = Some(r.clone());
+    r
 }
 
 impl NodeOp {
     /// A provider with one confidential client for a BFF at `bff_base`; access tokens live
-    /// `at_ttl` seconds.
+    /// `at_ttl` seconds. `None` (after a loud `SKIPPED`) when node or its packages are missing.
     pub(crate) async fn start(
         bff_base: &str,
         client_id: &str,
         secret: &str,
         at_ttl: u32,
-    ) -> NodeOp {
-        install();
+    ) -> Option<NodeOp> {
+        let node = Command::new("node")
+            .arg("--version")
+            .output()
+            .map(|_| ())
+            .map_err(|e| format!("node is not available: {e}"));
+        if let Err(why) = node.and_then(|()| install()) {
+            println!("SKIPPED: the node-oidc-provider tests need node and npm: {why}");
+            return None;
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -92,7 +106,7 @@ impl NodeOp {
             if let Ok(r) = reqwest::get(&discovery).await
                 && r.status().is_success()
             {
-                return op;
+                return Some(op);
             }
             assert!(
                 Instant::now() < deadline,
