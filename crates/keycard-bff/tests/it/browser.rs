@@ -254,9 +254,7 @@ async fn wait_signed_out(b: &Browser, context: impl Fn() -> String) {
 async fn chromium_against_node_oidc_provider() {
     let pending = support::reserve().await;
     let secret = "node-op-secret-0123456789abcdef0123456789";
-    let Some(op) = NodeOp::start(&pending.base, "bff", secret, 300).await else {
-        return;
-    };
+    let op = NodeOp::start(&pending.base, "bff", secret, 300).await;
     let (echo_base, echo) = support::echo_upstream().await;
     let settings = support::settings(
         &op.issuer,
