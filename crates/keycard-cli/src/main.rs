@@ -15,7 +15,8 @@ mod listen;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    api, backup, bench, client, config_check, demo, gateway, keys, migrate, pkce, serve, user,
+    api, backup, bench, client, config_check, demo, gateway, keys, logout_deliveries, migrate,
+    pkce, serve, user,
 };
 
 #[derive(Parser, Debug)]
@@ -58,6 +59,9 @@ enum Cmd {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// List back-channel logout deliveries, most recent first: attempts, next attempt,
+    /// delivery time and last error.
+    LogoutDeliveries(logout_deliveries::LogoutDeliveriesArgs),
     /// Write a consistent copy of the SQLite database to PATH (safe while the server runs).
     /// The signing keys in it stay encrypted under the master key, which is not copied: keep
     /// the key apart from the backup. With PostgreSQL, use pg_dump.
@@ -126,6 +130,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::run(&store, c, cmd::revocation_now(&file)?, json).await
         }
         Cmd::Api(c) => api::run(&cmd::open_store(&db_url, true).await?, c, json).await,
+        Cmd::LogoutDeliveries(args) => {
+            logout_deliveries::run(&cmd::open_store(&db_url, true).await?, &args, json).await
+        }
         Cmd::Gateway(_) => Ok(()),
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;
