@@ -48,11 +48,13 @@ need_packages cc build-essential make build-essential \
   chromium chromium chromedriver chromium-driver \
   node nodejs npm npm
 
-# node-oidc-provider and the other npm peers, pinned by bench/node/package-lock.json.
-if [ ! -d bench/node/node_modules/oidc-provider ]; then
-  say "npm ci in bench/node (node-oidc-provider)"
-  (cd bench/node && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# node-oidc-provider and the other npm peers, pinned by each folder's package-lock.json.
+for peers in bench/node crates/keycard-bff/tests/node; do
+  if [ ! -d "$peers/node_modules/oidc-provider" ]; then
+    say "npm ci in $peers (node-oidc-provider)"
+    (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 # PostgreSQL: started if it is installed here and stopped; used when it answers.
 export KEYCARD_TEST_PG_URL="${KEYCARD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
