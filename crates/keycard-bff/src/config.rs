@@ -108,6 +108,11 @@ pub struct RouteConfig {
     /// Methods allowed, e.g. `["GET", "POST"]`.
     pub methods: Vec<String>,
     pub timeout_secs: Option<u64>,
+    /// Send only what follows `path` under the upstream's base path (`/api/photos/1` to
+    /// `http://gw/photos` becomes `/photos/1`), as Duende BFF's remote endpoints map a local
+    /// path to a remote URL. Off by default: the whole target goes under the base path.
+    #[serde(default)]
+    pub strip_prefix: bool,
 }
 
 /// Why the configuration was refused.
@@ -126,6 +131,29 @@ pub struct ProxyRoute {
     pub upstream: Upstream,
     pub methods: Vec<Method>,
     pub timeout: Duration,
+    /// Whether `path` is removed from the target before it goes under the upstream's base.
+    pub strip_prefix: bool,
+}
+
+impl ProxyRoute {
+    /// The request target to send upstream for a canonical target this route matched.
+    pub fn upstream_target(&self, target: &keycard_gateway::path::CanonicalPath) -> String {
+        if !self.strip_prefix {
+            return self.upstream.request_target(target);
+        }
+        // The route matched, so the target starts with the route's path at a segment boundary
+        // and what follows is empty, `/...` or `?...`.
+        let rest = target
+            .as_str()
+            .strip_prefix(self.path.as_str().trim_end_matches('/'))
+            .unwrap_or(target.as_str());
+        let base = self.upstream.base_path();
+        match (base.is_empty(), rest.starts_with('/')) {
+            (_, true) => format!("{base}{rest}"),
+            (true, false) => format!("/{rest}"),
+            (false, false) => format!("{base}{rest}"),
+        }
+    }
 }
 
 /// The validated settings. Build them with [`BffConfig::build`] or [`Settings::new`] and the
@@ -275,6 +303,7 @@ impl BffConfig {
                     .map_err(|e| err(format!("route {}: {e}", r.path)))?,
                 methods,
                 timeout: secs(r.timeout_secs, Duration::from_secs(30), "timeout_secs")?,
+                strip_prefix: r.strip_prefix,
             };
             s = s.route(route)?;
         }

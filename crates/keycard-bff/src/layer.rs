@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
-use keycard_protocol::{BearerToken, Subject, UnixTime};
+use keycard_protocol::{BearerToken, IdToken, Subject, UnixTime};
 use tower::{Layer, Service};
 
 use crate::app::Bff;
@@ -99,6 +99,33 @@ impl BffSession {
     /// browser.
     pub fn access_token(&self) -> Result<BearerToken, BffError> {
         Tokens::open(&self.bff, &self.session).map(|t| t.access)
+    }
+
+    /// The id token the provider issued (verified when the session began), for showing its
+    /// claims; never a credential to hand to the browser.
+    pub fn id_token(&self) -> Result<Option<IdToken>, BffError> {
+        Tokens::open(&self.bff, &self.session).map(|t| t.id)
+    }
+
+    /// The provider's userinfo answer for this session (OIDC Core §5.3), when the provider has
+    /// the endpoint and the answer names this session's subject.
+    pub async fn userinfo(&self) -> Result<Option<serde_json::Value>, BffError> {
+        let access = self.access_token()?;
+        let inner = &self.bff.inner;
+        Ok(inner
+            .provider
+            .userinfo_claims(&inner.upstream, &access, &self.session.sub)
+            .await)
+    }
+
+    /// Revokes the session's refresh token at the provider (RFC 7009 §2.1; at Keycard this
+    /// revokes the whole grant, its access tokens included) and answers whether the provider
+    /// accepted. The session itself stays: it ends when the provider next refuses its tokens.
+    pub async fn revoke_refresh_token(&self) -> Result<bool, BffError> {
+        match Tokens::open(&self.bff, &self.session)?.refresh {
+            Some(rt) => Ok(self.bff.inner.provider.revoke(&rt).await),
+            None => Ok(false),
+        }
     }
 }
 

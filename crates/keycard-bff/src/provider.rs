@@ -198,14 +198,35 @@ impl Provider {
     }
 
     /// OpenID Connect Core §5.3: `name` and `email` from the userinfo endpoint, for providers
-    /// that keep them out of the id token when an access token is issued (§5.4). The answer
-    /// must name the id token's subject (§5.3.2); any failure yields nothing.
+    /// that keep them out of the id token when an access token is issued (§5.4). Any failure
+    /// yields nothing.
     pub(crate) async fn userinfo(
         &self,
         upstream: &reqwest::Client,
         access_token: &BearerToken,
         sub: &Subject,
     ) -> Option<Profile> {
+        let claims = self.userinfo_claims(upstream, access_token, sub).await?;
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(Profile {
+            name: text("name"),
+            email: text("email"),
+        })
+    }
+
+    /// The userinfo answer (OIDC Core §5.3) for an access token, when the provider has the
+    /// endpoint and the answer names the id token's subject (§5.3.2); otherwise nothing.
+    pub(crate) async fn userinfo_claims(
+        &self,
+        upstream: &reqwest::Client,
+        access_token: &BearerToken,
+        sub: &Subject,
+    ) -> Option<serde_json::Value> {
         let url = self.userinfo_endpoint.as_deref()?;
         let resp = upstream
             .get(url)
@@ -223,31 +244,24 @@ impl Provider {
             tracing::warn!("userinfo names another subject; ignored");
             return None;
         }
-        let text = |k: &str| {
-            claims
-                .get(k)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
-        Some(Profile {
-            name: text("name"),
-            email: text("email"),
-        })
+        Some(claims)
     }
 
-    /// RFC 7009 §2.1: revokes a refresh token, when the provider has a revocation endpoint.
-    /// A failure is logged and otherwise ignored: the session is deleted either way.
-    pub(crate) async fn revoke(&self, rt: &RefreshToken) {
+    /// RFC 7009 §2.1: revokes a refresh token, when the provider has a revocation endpoint;
+    /// answers whether the provider accepted. A failure is logged and otherwise ignored (at
+    /// logout the session is deleted either way).
+    pub(crate) async fn revoke(&self, rt: &RefreshToken) -> bool {
         let Some(url) = &self.revocation_endpoint else {
-            return;
+            return false;
         };
         let form = [("token", rt.secret()), ("token_type_hint", "refresh_token")];
         let call = self.http.post_form(url, &self.auth, &form);
         match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(r)) if r.status == 200 => {}
+            Ok(Ok(r)) if r.status == 200 => return true,
             Ok(Ok(r)) => tracing::warn!(status = r.status, "refresh token revocation refused"),
             Ok(Err(e)) => tracing::warn!(error = %e, "refresh token revocation failed"),
             Err(_) => tracing::warn!("refresh token revocation timed out"),
         }
+        false
     }
 }

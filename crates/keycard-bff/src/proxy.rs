@@ -97,7 +97,7 @@ async fn forward(bff: &Bff, req: Request) -> Result<Response, BffError> {
             "http"
         },
         route.upstream.authority(),
-        route.upstream.request_target(&path)
+        route.upstream_target(&path)
     );
     let headers = request_headers(&parts.headers, &settings.csrf_header);
 

@@ -1,4 +1,5 @@
 use super::*;
+use keycard_gateway::path::CanonicalPath;
 
 const KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE";
 
@@ -117,4 +118,47 @@ fn bad_configurations_are_refused() {
         s.backchannel_logout_uri(),
         "http://127.0.0.1:3000/bff/backchannel-logout"
     );
+}
+
+#[test]
+fn strip_prefix_sends_what_follows_the_route_under_the_upstream_base() {
+    let route = |upstream: &str, strip: bool| ProxyRoute {
+        path: RoutePath::parse("/api/photos").unwrap(),
+        upstream: Upstream::parse(upstream).unwrap(),
+        methods: vec![],
+        timeout: std::time::Duration::from_secs(1),
+        strip_prefix: strip,
+    };
+    let cases = [
+        ("http://gw:8081/photos", true, "/api/photos", "/photos"),
+        (
+            "http://gw:8081/photos",
+            true,
+            "/api/photos/1?x=2",
+            "/photos/1?x=2",
+        ),
+        (
+            "http://gw:8081/photos",
+            true,
+            "/api/photos?x=2",
+            "/photos?x=2",
+        ),
+        ("http://gw:8081", true, "/api/photos", "/"),
+        ("http://gw:8081", true, "/api/photos?x=2", "/?x=2"),
+        ("http://gw:8081", true, "/api/photos/1", "/1"),
+        (
+            "http://gw:8081/v1",
+            false,
+            "/api/photos/1",
+            "/v1/api/photos/1",
+        ),
+    ];
+    for (upstream, strip, target, want) in cases {
+        let t = CanonicalPath::parse(target).unwrap();
+        assert_eq!(
+            route(upstream, strip).upstream_target(&t),
+            want,
+            "{upstream} {target}"
+        );
+    }
 }

@@ -197,6 +197,7 @@ pub(crate) fn settings(
             .map(|m| keycard_gateway::route::parse_method(m).unwrap())
             .collect(),
         timeout: std::time::Duration::from_secs(10),
+        strip_prefix: false,
     };
     Settings::new(
         Issuer::from_wire(issuer).unwrap(),
