@@ -113,6 +113,9 @@ pub struct RouteConfig {
     /// path to a remote URL. Off by default: the whole target goes under the base path.
     #[serde(default)]
     pub strip_prefix: bool,
+    /// When the upstream answers 401, refresh the tokens once and repeat the call (the
+    /// default). Off, the upstream's 401 reaches the page as it is, and the session stays.
+    pub refresh_on_401: Option<bool>,
 }
 
 /// Why the configuration was refused.
@@ -133,6 +136,8 @@ pub struct ProxyRoute {
     pub timeout: Duration,
     /// Whether `path` is removed from the target before it goes under the upstream's base.
     pub strip_prefix: bool,
+    /// Whether an upstream 401 makes the BFF refresh once and repeat the call.
+    pub refresh_on_401: bool,
 }
 
 impl ProxyRoute {
@@ -304,6 +309,7 @@ impl BffConfig {
                 methods,
                 timeout: secs(r.timeout_secs, Duration::from_secs(30), "timeout_secs")?,
                 strip_prefix: r.strip_prefix,
+                refresh_on_401: r.refresh_on_401.unwrap_or(true),
             };
             s = s.route(route)?;
         }

@@ -15,7 +15,7 @@ use tower::{Layer, Service};
 
 use crate::app::Bff;
 use crate::error::BffError;
-use crate::session::Tokens;
+use crate::session::{Tokens, Why};
 use crate::store::SessionRecord;
 use crate::web;
 
@@ -116,6 +116,21 @@ impl BffSession {
             .provider
             .userinfo_claims(&inner.upstream, &access, &self.session.sub)
             .await)
+    }
+
+    /// Refreshes the session's tokens now, single-flight like every refresh, and answers when
+    /// the new access token expires; `Unauthenticated` when the provider refused the refresh
+    /// token (the session has then ended).
+    pub async fn refresh_now(&self) -> Result<UnixTime, BffError> {
+        let why = Why::Rejected {
+            generation: self.session.generation,
+        };
+        let renewed = self
+            .bff
+            .refresh(self.session.id, why)
+            .await?
+            .ok_or(BffError::Unauthenticated)?;
+        Ok(renewed.access_expires_at)
     }
 
     /// Revokes the session's refresh token at the provider (RFC 7009 §2.1; at Keycard this

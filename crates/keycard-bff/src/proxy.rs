@@ -102,7 +102,7 @@ async fn forward(bff: &Bff, req: Request) -> Result<Response, BffError> {
     let headers = request_headers(&parts.headers, &settings.csrf_header);
 
     let first = send(bff, route, &parts.method, &url, &headers, &body, &session).await?;
-    if first.status() != reqwest::StatusCode::UNAUTHORIZED {
+    if first.status() != reqwest::StatusCode::UNAUTHORIZED || !route.refresh_on_401 {
         return respond(bff, first).await;
     }
     // The upstream refused this access token: refresh once (unless another call already did)

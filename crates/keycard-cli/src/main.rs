@@ -43,8 +43,9 @@ struct Cli {
 enum Cmd {
     /// Run the authorization server.
     Serve(serve::ServeArgs),
-    /// Run the server with a demo user, app, machine client and API, ready for the browser.
-    Demo(serve::ServeArgs),
+    /// Run the whole system for a browser: the authorization server, the gateway, the demo API
+    /// and a web app on keycard-bff, with a demo user and clients (data in --dir).
+    Demo(demo::DemoArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -116,8 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Pkce => pkce::run(json),
         Cmd::Bench(c) => bench::run(c, json).await,
         Cmd::DemoApi(args) => demo::run_api(args).await,
-        Cmd::Serve(args) => serve::run(&db_url, &file, args, false).await,
-        Cmd::Demo(args) => serve::run(&db_url, &file, args, true).await,
+        Cmd::Serve(args) => serve::run(&db_url, &file, args).await,
+        Cmd::Demo(args) => {
+            let given = cli.database_url.as_deref().or(file.database_url.as_deref());
+            demo::run(given, &file, args, json).await
+        }
         Cmd::ConfigCheck(args) => config_check::run(&db_url, &file, &args),
         Cmd::Backup(args) => backup::run(&db_url, &file, &args, json).await,
         Cmd::Migrate => migrate::run(&db_url, json).await,

@@ -128,6 +128,7 @@ fn strip_prefix_sends_what_follows_the_route_under_the_upstream_base() {
         methods: vec![],
         timeout: std::time::Duration::from_secs(1),
         strip_prefix: strip,
+        refresh_on_401: true,
     };
     let cases = [
         ("http://gw:8081/photos", true, "/api/photos", "/photos"),

@@ -198,6 +198,7 @@ pub(crate) fn settings(
             .collect(),
         timeout: std::time::Duration::from_secs(10),
         strip_prefix: false,
+        refresh_on_401: true,
     };
     Settings::new(
         Issuer::from_wire(issuer).unwrap(),

@@ -13,16 +13,16 @@ use crate::{Keycard, PASSWORD, free_port, http, query};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// A chromedriver process on a free port, killed on drop.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
-    async fn start(log: &Path) -> ChromeDriver {
+    pub(crate) async fn start(log: &Path) -> ChromeDriver {
         assert!(
             Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
             "this test needs real Chromium: {CHROMEDRIVER} and {CHROMIUM} are missing; \
@@ -63,7 +63,7 @@ impl ChromeDriver {
         }
     }
 
-    async fn browser(&mut self, profile: &Path) -> Client {
+    pub(crate) async fn browser(&mut self, profile: &Path) -> Client {
         let caps = serde_json::json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,

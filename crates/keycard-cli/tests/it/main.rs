@@ -13,6 +13,7 @@
 
 mod backup;
 mod browser;
+mod demo;
 mod demo_api;
 mod files;
 mod interop;
