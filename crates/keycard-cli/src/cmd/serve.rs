@@ -61,6 +61,9 @@ pub(crate) struct ServeArgs {
     /// Rotate the signing keys every this many days (0: only by `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION_DAYS")]
     pub(crate) key_rotation_days: Option<i64>,
+    /// Sign-ins one client address may start per minute (new authorization requests).
+    #[arg(long, env = "KEYCARD_TXN_PER_MINUTE")]
+    pub(crate) txn_per_minute: Option<u32>,
     #[command(flatten)]
     pub(crate) listen: ListenArgs,
 }
