@@ -1,5 +1,5 @@
 //! The revocation feed subscriber: local validation that sees what the authorization server
-//! revoked (Keycard's revocation feed, `notes/feed-spec.md`; Server-Sent Events, WHATWG HTML
+//! revoked (Keycard's revocation feed, ARCHITECTURE.md "Revocation feed"; Server-Sent Events, WHATWG HTML
 //! §9.2; client authentication as RFC 6749 §2.3.1 `client_secret_basic`).
 //!
 //! [`RevocationFeed::new`] takes the feed endpoint (the provider metadata's

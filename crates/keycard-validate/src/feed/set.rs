@@ -1,5 +1,5 @@
 //! The revocation feed's events and the in-memory set they build (Keycard's revocation feed,
-//! `notes/feed-spec.md`: event JSON, matching rules, `until`).
+//! ARCHITECTURE.md "Revocation feed": event JSON, matching rules, `until`).
 //!
 //! The events and their one matching rule are `keycard_protocol::revocation`'s (the server
 //! writes them); [`RevocationEvent::from_json`] reads one; [`RevocationSet::apply`] records it;
