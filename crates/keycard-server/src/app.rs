@@ -197,6 +197,13 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
         loop {
             tick.tick().await;
             a.txn_limiter.retain_recent();
+            // A session that ran out ends as a logout does (back-channel logouts, the feed's
+            // `sid` event) before the sweep deletes what is left.
+            match a.store.end_expired_sessions(a.revocation(), 500).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions ended"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "ending expired sessions failed"),
+            }
             match a.store.purge_expired(a.now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                 Ok(_) => {}

@@ -60,6 +60,7 @@ delegate! {
     fn session(&self, id_hash: &SecretHash<kind::SessionToken>, now: UnixTime) -> Result<Option<Session>>;
     fn delete_session(&self, id_hash: &SecretHash<kind::SessionToken>) -> Result<()>;
     fn end_session(&self, id_hash: &SecretHash<kind::SessionToken>, r: Revocation) -> Result<Option<Session>>;
+    fn end_expired_sessions(&self, r: Revocation, limit: u32) -> Result<u64>;
     fn create_txn(&self, t: &AuthTxn) -> Result<()>;
     fn txn(&self, id_hash: &SecretHash<kind::TransactionId>, now: UnixTime) -> Result<Option<AuthTxn>>;
     fn set_txn_authenticated(&self, id_hash: &SecretHash<kind::TransactionId>, user_id: &UserId) -> Result<()>;

@@ -169,6 +169,7 @@ include!("common/revocations.rs");
 include!("common/throttle.rs");
 include!("common/purge.rs");
 include!("common/fixups.rs");
+include!("common/deliveries.rs");
 
 #[cfg(test)]
 mod tests {

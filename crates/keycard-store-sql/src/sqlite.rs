@@ -482,6 +482,7 @@ include!("common/revocations.rs");
 include!("common/throttle.rs");
 include!("common/purge.rs");
 include!("common/fixups.rs");
+include!("common/deliveries.rs");
 
 #[cfg(test)]
 mod tests {

@@ -149,6 +149,14 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &SecretHash<kind::SessionToken>,
         r: Revocation,
     ) -> impl Future<Output = Result<Option<Session>>> + Send;
+    /// Ends, as a logout would (`end_session`), up to `limit` sessions that expired by `r.at`:
+    /// an ended sign-in reaches its clients by back-channel logout and the feed whether the
+    /// user signed out or the session ran out. Returns how many ended.
+    fn end_expired_sessions(
+        &self,
+        r: Revocation,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
     fn create_txn(&self, t: &AuthTxn) -> impl Future<Output = Result<()>> + Send;
     fn txn(
         &self,

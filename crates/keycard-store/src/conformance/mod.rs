@@ -43,6 +43,7 @@ macro_rules! store_conformance_tests {
             revocations_reach_tokens_by_sub_client_and_time,
             user_changes_end_sessions_revoke_grants_and_queue_logouts,
             end_session_revokes_its_short_grants_and_queues_logouts,
+            expired_sessions_end_like_a_logout,
             expired_revocations_are_purged_and_leave_a_visible_gap,
             usernames_are_unique_and_found_without_regard_to_case,
             client_ids_never_equal_user_ids,

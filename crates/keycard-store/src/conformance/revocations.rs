@@ -342,6 +342,55 @@ pub async fn end_session_revokes_its_short_grants_and_queues_logouts<S: Store>(s
     );
 }
 
+pub async fn expired_sessions_end_like_a_logout<S: Store>(s: Arc<S>) {
+    setup(&*s).await;
+    s.create_client(&with_logout("bcl", true), UnixTime(1))
+        .await
+        .unwrap();
+    s.create_session(&session("sess-1", "s1")).await.unwrap();
+    let mut later = session("sess-2", "s2");
+    later.expires_at = UnixTime(9_000);
+    s.create_session(&later).await.unwrap();
+    s.issue_code(&grant_in("g-short", "bcl", "s1", "openid"))
+        .await
+        .unwrap();
+    let at = |t: i64| Revocation {
+        at: UnixTime(t),
+        until: UnixTime(t + 3_600),
+    };
+    // Nothing has expired yet.
+    assert_eq!(s.end_expired_sessions(at(4_999), 10).await.unwrap(), 0);
+    assert_eq!(s.end_expired_sessions(at(5_000), 10).await.unwrap(), 1);
+    assert!(
+        revoked(&*s, "g-short.j", Some("g-short"), None)
+            .await
+            .unwrap()
+    );
+    let due = s.due_logout_deliveries(UnixTime(5_000), 10).await.unwrap();
+    let sent: Vec<(&str, Option<&str>)> = due
+        .iter()
+        .map(|d| (d.client_id.as_str(), d.sid.as_deref()))
+        .collect();
+    assert_eq!(sent, vec![("bcl", Some("s1"))]);
+    let log = s.revocations_since(0, 10).await.unwrap();
+    let k: Vec<(String, String)> = kinds(&log).into_iter().map(|(_, k, v)| (k, v)).collect();
+    assert_eq!(
+        k,
+        vec![
+            ("grant".into(), "g-short".into()),
+            ("sid".into(), "s1".into())
+        ]
+    );
+    // The live session stays, and a second sweep finds nothing more.
+    assert_eq!(s.end_expired_sessions(at(5_001), 10).await.unwrap(), 0);
+    assert!(
+        s.session(&session_hash("sess-2"), UnixTime(5_001))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 pub async fn expired_revocations_are_purged_and_leave_a_visible_gap<S: Store>(s: Arc<S>) {
     setup(&*s).await;
     let short = Revocation {
