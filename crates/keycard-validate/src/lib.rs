@@ -72,6 +72,7 @@ mod id_token;
 mod introspect;
 mod jwks;
 mod jws;
+mod local;
 mod validator;
 
 #[cfg(feature = "axum")]
@@ -99,9 +100,8 @@ pub use keycard_protocol::{
     Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, Nonce, ScopeSet, SessionId, Subject,
     UnixTime,
 };
-pub use validator::{
-    FetchError, IdTokenHint, LocalVerifier, ValidationError, Validator, ValidatorOptions,
-};
+pub use local::{IdTokenHint, LocalVerifier};
+pub use validator::{FetchError, ValidationError, Validator, ValidatorOptions};
 
 /// The largest token accepted, checked before any decoding (RFC 8725 §3.7 hygiene).
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
