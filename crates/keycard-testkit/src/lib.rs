@@ -131,6 +131,12 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path` as JSON (discovery, the JWKS): the test fails if it is not.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(self.url(path)).send().await.expect("get");
+        r.json().await.expect("a JSON answer")
+    }
+
     /// A URL on the metrics listener.
     pub fn metrics_url(&self, path: &str) -> String {
         format!("{}{}", self.metrics_base, path)

@@ -73,12 +73,9 @@ pub(crate) async fn login_get<S: Store>(
 pub(crate) async fn login_post<S: Store>(
     State(app): State<Arc<App<S>>>,
     ClientIp(ip): ClientIp,
-    form: Result<TxnForm, Response>,
+    // A refused form is answered by the extractor with its page already rendered.
+    form: TxnForm,
 ) -> Response {
-    let form = match form {
-        Ok(f) => f,
-        Err(rendered) => return rendered,
-    };
     respond(&app, login(&app, ip, form).await)
 }
 

@@ -302,15 +302,7 @@ async fn rfc6749_s5_2_client_credentials_from_a_public_client_is_invalid_client(
 }
 
 async fn jwks_kids(s: &TestServer) -> Vec<String> {
-    let j: Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let j: Value = s.get_json("/jwks.json").await;
     j["keys"]
         .as_array()
         .unwrap()

@@ -63,15 +63,7 @@ async fn s3_1_3_6_id_token_claims() {
     assert_eq!(c["email_verified"], true);
     assert!(c["sid"].is_string() && c["auth_time"].is_i64());
     // The signature verifies against the published JWKS with an independent verifier.
-    let jwks: serde_json::Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: serde_json::Value = s.get_json("/jwks.json").await;
     let set = keycard_jose::parse_jwks(&jwks).unwrap();
     let now = keycard_server::Clock::now(s.clock.as_ref()).secs();
     let _: serde_json::Value = keycard_jose::verify(id, &set, "JWT", now).unwrap();

@@ -135,15 +135,7 @@ async fn rp_logout_s2_a_valid_hint_ends_the_session_and_returns_with_state() {
     );
     assert!(!signed_in(&mut b).await);
     // The discovery document says where this is.
-    let d: Value = s
-        .http
-        .get(s.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: Value = s.get_json("/.well-known/openid-configuration").await;
     assert_eq!(d["end_session_endpoint"], s.url("/logout"));
     assert_eq!(d["backchannel_logout_supported"], true);
     assert_eq!(d["backchannel_logout_session_supported"], true);
@@ -232,15 +224,7 @@ async fn bcl_s2_4_logout_sends_a_signed_logout_token_with_sid() {
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
     assert!(claims["exp"].as_i64() > claims["iat"].as_i64());
     // The signature checks against the published keys, as a relying party would check it.
-    let jwks: Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = s.get_json("/jwks.json").await;
     let set = keycard_jose::parse_jwks(&jwks).unwrap();
     let now = claims["iat"].as_i64().unwrap();
     let verified: Value = keycard_jose::verify(&got[0], &set, "logout+jwt", now).unwrap();

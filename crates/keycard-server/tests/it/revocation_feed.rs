@@ -184,15 +184,7 @@ async fn feed_spec_only_clients_with_the_feed_permission_read_it() {
     let (status, j) = f.page(0).await;
     assert_eq!(status, 200, "{j}");
     // Discovery names the endpoint.
-    let d: Value =
-        f.s.http
-            .get(f.s.url("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let d: Value = f.s.get_json("/.well-known/openid-configuration").await;
     assert_eq!(
         d["keycard_revocation_feed_endpoint"],
         f.s.url("/revocations")

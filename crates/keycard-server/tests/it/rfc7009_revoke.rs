@@ -110,14 +110,8 @@ async fn s2_2_unknown_tokens_get_200_and_errors_are_rfc_shaped() {
 async fn rfc8414_metadata_advertises_introspection_and_revocation() {
     let f = fixture().await;
     let d: serde_json::Value =
-        f.s.http
-            .get(f.s.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        f.s.get_json("/.well-known/oauth-authorization-server")
+            .await;
     assert_eq!(
         d["introspection_endpoint"],
         format!("{}/introspect", f.s.base)

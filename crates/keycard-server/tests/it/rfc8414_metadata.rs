@@ -31,15 +31,7 @@ async fn s3_metadata_issuer_matches_and_advertises_only_s256() {
 #[tokio::test]
 async fn rfc7517_s5_jwks_has_public_keys_with_unique_kids() {
     let s = TestServer::start().await;
-    let d: serde_json::Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let d: serde_json::Value = s.get_json("/jwks.json").await;
     let keys = d["keys"].as_array().unwrap();
     // The active key and the published next key.
     assert_eq!(keys.len(), 2);
@@ -59,15 +51,7 @@ async fn rfc7517_s5_jwks_has_public_keys_with_unique_kids() {
 #[tokio::test]
 async fn key_rotation_publishes_next_before_use_and_keeps_retired() {
     let s = TestServer::start().await;
-    let before: serde_json::Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before: serde_json::Value = s.get_json("/jwks.json").await;
     let keys = s.store_keys().await;
     let next = keys.iter().find(|k| k.1 == "next").unwrap().0.clone();
     let active = keys.iter().find(|k| k.1 == "active").unwrap().0.clone();
@@ -83,15 +67,7 @@ async fn key_rotation_publishes_next_before_use_and_keeps_retired() {
     .await
     .unwrap();
     assert!(s.app.reload_keys().await.unwrap());
-    let after: serde_json::Value = s
-        .http
-        .get(s.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: serde_json::Value = s.get_json("/jwks.json").await;
     let ids: Vec<String> = after["keys"]
         .as_array()
         .unwrap()
