@@ -168,6 +168,8 @@ include!("common/single_use.rs");
 include!("common/revocations.rs");
 include!("common/throttle.rs");
 include!("common/purge.rs");
+include!("common/deliveries.rs");
+include!("common/device.rs");
 include!("common/fixups.rs");
 
 #[cfg(test)]

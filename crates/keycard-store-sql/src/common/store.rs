@@ -10,7 +10,8 @@
 // Invariant: every multi-statement operation is one transaction on the writer, except the
 // janitor's `purge_expired`, whose bounded batches are separate writes to keep each one short.
 //
-// Not here: row mapping (`rows.rs`) and the redemption statements (`single_use.rs`).
+// Not here: row mapping (`rows.rs`), the redemption statements (`single_use.rs`), and the
+// bodies of the logout-delivery (`deliveries.rs`) and device (`device.rs`) operations.
 
 /// The id of the user with this (folded) username; `NotFound` when there is none.
 async fn user_id_for(conn: &mut DbConn, username: &Username) -> Result<String> {
@@ -723,21 +724,16 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn refund_login_attempt(&self, keys: &[ThrottleKey]) -> Result<()> {
+        self.refund_attempt(keys).await
+    }
+
     async fn due_logout_deliveries(
         &self,
         now: UnixTime,
         limit: u32,
     ) -> Result<Vec<LogoutDelivery>> {
-        let rows = sqlx::query(
-            "SELECT * FROM logout_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at LIMIT $2",
-        )
-        .bind(now.secs())
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(unavailable)?;
-        rows.iter().map(delivery_from).collect()
+        self.deliveries_due(now, limit).await
     }
 
     async fn claim_logout_delivery(
@@ -746,57 +742,54 @@ impl Store for SqlStore {
         now: UnixTime,
         lease_until: UnixTime,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE logout_deliveries SET next_attempt_at = $1 \
-             WHERE id = $2 AND delivered_at IS NULL AND next_attempt_at <= $3",
-        )
-        .bind(lease_until.secs())
-        .bind(id)
-        .bind(now.secs())
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        Ok(n == 1)
+        self.delivery_claim(id, now, lease_until).await
     }
 
     async fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()> {
-        let q = match outcome {
-            DeliveryOutcome::Delivered { at } => sqlx::query(
-                "UPDATE logout_deliveries SET delivered_at = $1, attempts = attempts + 1, \
-                 last_error = NULL WHERE id = $2",
-            )
-            .bind(at.secs()),
-            DeliveryOutcome::Failed { error, retry_at } => sqlx::query(
-                "UPDATE logout_deliveries SET next_attempt_at = $1, attempts = attempts + 1, \
-                 last_error = $2 WHERE id = $3",
-            )
-            .bind(retry_at.secs())
-            .bind(error.as_str()),
-            // Given up: never due again, and the error says why.
-            DeliveryOutcome::GaveUp { error } => sqlx::query(
-                "UPDATE logout_deliveries SET next_attempt_at = 9223372036854775807, \
-                 attempts = attempts + 1, last_error = $1 WHERE id = $2",
-            )
-            .bind(error.as_str()),
-        };
-        affected(
-            q.bind(id)
-                .execute(&self.writer)
-                .await
-                .map_err(unavailable)?
-                .rows_affected(),
-        )
+        self.delivery_finish(id, outcome).await
     }
 
     async fn list_logout_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>> {
-        let rows =
-            sqlx::query("SELECT * FROM logout_deliveries ORDER BY created_at DESC, id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await
-                .map_err(unavailable)?;
-        rows.iter().map(delivery_from).collect()
+        self.deliveries_list(limit).await
+    }
+
+    async fn create_device_authorization(&self, d: &DeviceAuthorization) -> Result<()> {
+        self.device_create(d).await
+    }
+
+    async fn device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>> {
+        self.device_by_user_code(user_code, now).await
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        decision: DeviceDecision<'_>,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.device_decide(user_code, decision, now).await
+    }
+
+    async fn poll_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<DevicePoll>> {
+        self.device_poll(hash, client_id, now).await
+    }
+
+    async fn redeem_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        refresh: Option<&NewRefreshToken>,
+        access: &AccessTokenRecord,
+    ) -> Result<Redeemed> {
+        self.device_redeem(hash, refresh, access).await
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {
