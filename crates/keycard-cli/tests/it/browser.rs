@@ -16,13 +16,13 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const WAIT: Duration = Duration::from_secs(15);
 
 /// A chromedriver process on a free port, killed on drop.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
-    async fn start(log: &Path) -> ChromeDriver {
+    pub(crate) async fn start(log: &Path) -> ChromeDriver {
         assert!(
             Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
             "this test needs real Chromium: {CHROMEDRIVER} and {CHROMIUM} are missing; \
@@ -63,7 +63,7 @@ impl ChromeDriver {
         }
     }
 
-    async fn browser(&mut self, profile: &Path) -> Client {
+    pub(crate) async fn browser(&mut self, profile: &Path) -> Client {
         let caps = serde_json::json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
@@ -141,7 +141,7 @@ fn authorize_url(
 }
 
 /// Polls until the browser is at a URL starting with `prefix`.
-async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
+pub(crate) async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
     let deadline = Instant::now() + WAIT;
     loop {
         let u = b.current_url().await.expect("current url");
@@ -160,7 +160,7 @@ async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
 }
 
 /// Polls until `css` is on the page.
-async fn wait_for(b: &Client, css: &str, kc: &Keycard) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(b: &Client, css: &str, kc: &Keycard) -> fantoccini::elements::Element {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(e) = b.find(Locator::Css(css)).await {
