@@ -568,3 +568,137 @@ async fn a_denied_device_code_and_an_unreachable_issuer_fail_in_one_line() {
     assert!(stderr(&out).contains("use https"), "{}", stderr(&out));
     assert!(!out.status.success());
 }
+
+/// A provider that never approves: discovery (with or without a device endpoint), a device
+/// endpoint with a one-second interval, and a token endpoint that answers `slow_down` once and
+/// then `expired_token`, recording when each poll came.
+async fn stubborn_provider(
+    device: bool,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>) {
+    use axum::routing::{get, post};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut doc = serde_json::json!({
+        "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+    });
+    if device {
+        doc["device_authorization_endpoint"] = format!("{base}/device_authorization").into();
+    }
+    let device_doc = serde_json::json!({
+        "device_code": "dc", "user_code": "WDJB-MJHT", "verification_uri": format!("{base}/device"),
+        "expires_in": 30, "interval": 1,
+    });
+    let polls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = polls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { axum::Json(doc) }),
+        )
+        .route(
+            "/device_authorization",
+            post(move || async move { axum::Json(device_doc) }),
+        )
+        .route(
+            "/token",
+            post(move || async move {
+                let n = {
+                    let mut p = seen.lock().unwrap();
+                    p.push(Instant::now());
+                    p.len()
+                };
+                let error = if n == 1 { "slow_down" } else { "expired_token" };
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    axum::Json(serde_json::json!({ "error": error })),
+                )
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, polls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8628_s3_5_the_cli_slows_down_by_five_seconds_and_stops_at_expired_token() {
+    let (base, polls) = stubborn_provider(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let args = [
+        "login",
+        "--issuer",
+        &base,
+        "--client-id",
+        "cli",
+        "--device",
+        "--json",
+    ];
+    let mut login = Login::spawn(dir.path(), &args);
+    assert_eq!(login.next_json()["user_code"], "WDJB-MJHT");
+    let (status, _, err) = login.finish();
+    assert!(!status.success());
+    assert!(
+        err.ends_with(
+            "Error: the code expired before it was approved; run `keycard auth login` again"
+        ),
+        "{err}"
+    );
+    let polls = polls.lock().unwrap().clone();
+    assert_eq!(polls.len(), 2, "{polls:?}");
+    assert!(
+        polls[0] - started >= Duration::from_secs(1),
+        "the first poll waits the interval"
+    );
+    let gap = polls[1] - polls[0];
+    assert!(
+        gap >= Duration::from_secs(6),
+        "slow_down adds 5 s to the 1 s interval: {gap:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flow_follows_the_terminal_and_the_provider() {
+    let (with_device, _) = stubborn_provider(true).await;
+    let (without, _) = stubborn_provider(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Asking for the device flow where there is none: one line, non-zero.
+    let out = auth(
+        dir.path(),
+        &[
+            "login",
+            "--issuer",
+            &without,
+            "--client-id",
+            "cli",
+            "--device",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no device authorization endpoint"), "{err}");
+    // Over SSH the device flow is chosen; without a device endpoint, the URL is printed.
+    let over_ssh = |issuer: &str| {
+        let mut child = auth_cmd(
+            dir.path(),
+            &["login", "--issuer", issuer, "--client-id", "cli", "--json"],
+        )
+        .env("SSH_CONNECTION", "192.0.2.1 50000 192.0.2.2 22")
+        .env("BROWSER", "/bin/false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    assert_eq!(over_ssh(&with_device)["user_code"], "WDJB-MJHT");
+    let web = over_ssh(&without);
+    let url = web["authorization_url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{without}/authorize?")), "{url}");
+}
