@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { cleanup, portFree, run } from './lib/proc.mjs';
 import { CLK_TCK } from './lib/cpu.mjs';
 import { report } from './lib/report.mjs';
+import * as demo from './phases/demo.mjs';
 import * as peer from './phases/peer.mjs';
 import * as sqlite from './phases/sqlite.mjs';
 import * as rs from './phases/resource.mjs';
@@ -76,6 +77,7 @@ function phaseList(cfg) {
     ['healthz', sqlite.healthz],
     ['validate', rs.validate],
     ['demo-api', rs.demoApi],
+    ['demo-startup', demo.startup],
     ['peer-introspect', peer.introspect],
     ['introspect', rs.introspect],
     ['pgbench', pg.pgbenchBaseline],

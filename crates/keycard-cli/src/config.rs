@@ -41,6 +41,7 @@ pub(crate) struct FileConfig {
     pub(crate) device_code_ttl: Option<i64>,
     pub(crate) device_poll_interval: Option<i64>,
     pub(crate) key_rotation_days: Option<i64>,
+    pub(crate) txn_per_minute: Option<u32>,
     pub(crate) log_format: Option<String>,
     /// Path of the file holding the key that encrypts signing keys at rest.
     pub(crate) master_key_file: Option<PathBuf>,
@@ -137,6 +138,11 @@ pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Se
         Some(0) => s.key_rotation_secs = None,
         Some(d) if (1..=3650).contains(&d) => s.key_rotation_secs = Some(d * 24 * 3600),
         Some(_) => anyhow::bail!("key_rotation_days must be 0 (off) or 1 to 3650"),
+        None => {}
+    }
+    match args.txn_per_minute.or(file.txn_per_minute) {
+        Some(n) if (1..=100_000).contains(&n) => s.txn_per_minute = n,
+        Some(_) => anyhow::bail!("txn_per_minute must be 1 to 100000"),
         None => {}
     }
     Ok(s)

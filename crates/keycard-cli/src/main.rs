@@ -16,7 +16,8 @@ mod listen;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    api, auth, backup, bench, client, config_check, demo, gateway, keys, migrate, pkce, serve, user,
+    api, auth, backup, bench, client, config_check, demo, gateway, keys, logout_deliveries,
+    migrate, pkce, serve, user,
 };
 
 #[derive(Parser, Debug)]
@@ -43,8 +44,9 @@ struct Cli {
 enum Cmd {
     /// Run the authorization server.
     Serve(serve::ServeArgs),
-    /// Run the server with a demo user, app, machine client and API, ready for the browser.
-    Demo(serve::ServeArgs),
+    /// Run the whole system for a browser: the authorization server, the gateway, the demo API
+    /// and a web app on keycard-bff, with a demo user and clients (data in --dir).
+    Demo(demo::DemoArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage users.
@@ -59,6 +61,9 @@ enum Cmd {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
+    /// List back-channel logout deliveries, most recent first: attempts, next attempt,
+    /// delivery time and last error.
+    LogoutDeliveries(logout_deliveries::LogoutDeliveriesArgs),
     /// Write a consistent copy of the SQLite database to PATH (safe while the server runs).
     /// The signing keys in it stay encrypted under the master key, which is not copied: keep
     /// the key apart from the backup. With PostgreSQL, use pg_dump.
@@ -126,8 +131,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Pkce => pkce::run(json),
         Cmd::Bench(c) => bench::run(c, json).await,
         Cmd::DemoApi(args) => demo::run_api(args).await,
-        Cmd::Serve(args) => serve::run(&db_url, &file, args, false).await,
-        Cmd::Demo(args) => serve::run(&db_url, &file, args, true).await,
+        Cmd::Serve(args) => serve::run(&db_url, &file, args).await,
+        Cmd::Demo(args) => {
+            let given = cli.database_url.as_deref().or(file.database_url.as_deref());
+            demo::run(given, &file, args, json).await
+        }
         Cmd::ConfigCheck(args) => config_check::run(&db_url, &file, &args),
         Cmd::Backup(args) => backup::run(&db_url, &file, &args, json).await,
         Cmd::Migrate => migrate::run(&db_url, json).await,
@@ -140,6 +148,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             client::run(&store, c, cmd::revocation_now(&file)?, json).await
         }
         Cmd::Api(c) => api::run(&cmd::open_store(&db_url, true).await?, c, json).await,
+        Cmd::LogoutDeliveries(args) => {
+            logout_deliveries::run(&cmd::open_store(&db_url, true).await?, &args, json).await
+        }
         Cmd::Gateway(_) | Cmd::Auth(_) => Ok(()),
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use keycard_protocol::discovery::ProviderMetadata;
 use keycard_protocol::{Audience, ClientId, ClientSecret, Clock, Issuer};
-use keycard_validate::feed::EventKind;
+use keycard_validate::feed::RevocationKind;
 use keycard_validate::{
     BasicAuth, BoxFuture, FeedOptions, HttpClient, HttpError, HttpResponse, Introspector,
     RevocationFeed, StreamingResponse, Validator, ValidatorOptions,
@@ -254,7 +254,7 @@ async fn evict_on_events(feed: RevocationFeed, cache: Arc<IntrospectionCache>) {
     let mut rx = feed.subscribe();
     loop {
         match rx.recv().await {
-            Ok(e) if matches!(e.kind, EventKind::Kid) => cache.clear(),
+            Ok(e) if matches!(e.kind, RevocationKind::Kid) => cache.clear(),
             Ok(e) => cache.evict(&e),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

@@ -25,7 +25,7 @@ use std::time::Duration;
 use keycard_protocol::Clock;
 use keycard_protocol::UnixTime;
 use keycard_protocol::claims::jti_grant;
-use keycard_validate::feed::{EventKind, RevocationEvent};
+use keycard_validate::feed::{RevocationEvent, RevocationKind};
 use keycard_validate::{Introspection, Introspector};
 use tokio::sync::OnceCell;
 
@@ -151,14 +151,14 @@ impl IntrospectionCache {
     /// Drops the answers a revocation event covers.
     pub fn evict(&self, e: &RevocationEvent) {
         let covered = |a: &Introspection| match e.kind {
-            EventKind::Jti => a.jti.as_ref().is_some_and(|j| j.as_str() == e.value),
-            EventKind::Grant => a
+            RevocationKind::Jti => a.jti.as_ref().is_some_and(|j| j.as_str() == e.value),
+            RevocationKind::Grant => a
                 .jti
                 .as_ref()
                 .and_then(jti_grant)
                 .is_some_and(|g| g.as_str() == e.value),
-            EventKind::Sub => a.sub.as_ref().is_some_and(|s| s.as_str() == e.value),
-            EventKind::Client => a.client_id.as_ref().is_some_and(|c| c.as_str() == e.value),
+            RevocationKind::Sub => a.sub.as_ref().is_some_and(|s| s.as_str() == e.value),
+            RevocationKind::Client => a.client_id.as_ref().is_some_and(|c| c.as_str() == e.value),
             // Answers do not name their key; `kid` events clear the whole cache instead.
             _ => false,
         };

@@ -100,13 +100,42 @@ pub struct TokenFacts<'a> {
     pub kid: Option<&'a str>,
 }
 
+/// The largest `value` a consumer accepts; an event with a longer one is refused.
+pub const MAX_VALUE: usize = 1024;
+
 impl RevocationEvent {
-    /// Whether this event revokes a token with these facts.
+    /// Reads one event object as a consumer receives it, `None` when it is not one (missing or
+    /// mistyped members, a negative time, an oversized value).
+    pub fn from_json(data: &[u8]) -> Option<RevocationEvent> {
+        Self::checked(serde_json::from_slice(data).ok()?)
+    }
+
+    /// [`RevocationEvent::from_json`] for an already-parsed JSON value (a snapshot page's).
+    pub fn from_value(v: &serde_json::Value) -> Option<RevocationEvent> {
+        Self::checked(RevocationEvent::deserialize(v).ok()?)
+    }
+
+    fn checked(e: RevocationEvent) -> Option<RevocationEvent> {
+        (e.at.0 >= 0 && e.until.0 >= 0 && e.value.len() <= MAX_VALUE).then_some(e)
+    }
+
+    /// Whether an event of this kind can ever match a token or a session (consumers keep only
+    /// those).
+    pub fn is_kept(&self) -> bool {
+        !matches!(self.kind, RevocationKind::Jwks | RevocationKind::Other(_))
+    }
+
+    /// Whether this event revokes a token with these facts. A revoked key revokes every token
+    /// it signed whatever its `iat` (a leaked key can sign any `iat`); every other kind only
+    /// tokens issued at or before the revocation.
     pub fn revokes(&self, t: &TokenFacts<'_>) -> bool {
+        let v = self.value.as_str();
+        if self.kind == RevocationKind::Kid {
+            return t.kid == Some(v);
+        }
         if t.iat > self.at {
             return false;
         }
-        let v = self.value.as_str();
         match self.kind {
             RevocationKind::Grant => jti_grant(t.jti).is_some_and(|g| g.as_str() == v),
             RevocationKind::Jti => t.jti.as_str() == v,
@@ -163,6 +192,7 @@ mod tests {
             ("sub", "u1", 99, false),
             ("client", "web", 100, true),
             ("kid", "k1", 101, true),
+            ("kid", "k1", 50, true),
             ("kid", "k2", 101, false),
             ("sid", "s1", 200, false),
             ("jwks", "k1", 200, false),

@@ -206,6 +206,14 @@ impl Username {
     }
 }
 
+/// An id token's audience is the client it was issued to (OIDC Core §2 `aud`); a client id is
+/// always a valid audience (at most 255 bytes, not empty).
+impl From<&ClientId> for Audience {
+    fn from(c: &ClientId) -> Audience {
+        Audience(c.0.clone())
+    }
+}
+
 impl From<&UserId> for Subject {
     fn from(u: &UserId) -> Subject {
         Subject(u.0.clone())

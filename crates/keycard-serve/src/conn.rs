@@ -6,8 +6,9 @@
 //! watchdog reads: `Head` from accept, or from the first byte after an idle spell, until a
 //! request head has been parsed; `Busy` while requests are in flight; `Idle` from the end of
 //! the last response (of writing it, when that had to wait for the client). The stream
-//! ([`Watched`]) and the request side ([`ConnState::begin`]) move it along and wake the
-//! watchdog.
+//! ([`Watched`]) and the request side ([`ConnState::begin`]) move it along; the watchdog looks
+//! at it at least every `min(header_read_timeout, idle_timeout)` (`ConnState::next_look`), so
+//! a request costs the watchdog no wake-up and no timer.
 //!
 //! Invariants: a `Head` phase ends only when hyper hands a parsed request to the service, so
 //! dripping bytes never extends it; `Busy` has no deadline here because the request's own
@@ -81,7 +82,6 @@ impl ConnState {
             Phase::Busy(n) => Phase::Busy(n + 1),
             Phase::Head { .. } | Phase::Idle { .. } => {
                 self.idle.store(false, Ordering::Release);
-                self.changed.notify_one();
                 Phase::Busy(1)
             }
         };
@@ -95,7 +95,6 @@ impl ConnState {
                 Phase::Busy(n - 1)
             } else {
                 self.idle.store(true, Ordering::Release);
-                self.changed.notify_one();
                 Phase::Idle {
                     since: Instant::now(),
                 }
@@ -114,7 +113,6 @@ impl ConnState {
             *phase = Phase::Head {
                 since: Instant::now(),
             };
-            self.changed.notify_one();
         }
     }
 
@@ -139,6 +137,25 @@ impl ConnState {
             Phase::Head { since } => Some(since + options.header_read_timeout),
             Phase::Idle { since } => Some(since + options.idle_timeout),
             Phase::Busy(_) => None,
+        }
+    }
+
+    /// What the watchdog does at `now`: close the connection (`Err`), or look again at the
+    /// returned time (`None`: only when told, while a write waits for the client).
+    ///
+    /// Phase changes do not wake the watchdog (that would cost a wake-up and a timer per
+    /// request); instead it never sleeps longer than `step`, the shortest deadline a phase can
+    /// start with. A phase that begins after the watchdog went to sleep therefore ends no
+    /// earlier than the watchdog's next look, which checks it against the clock.
+    fn next_look(&self, options: &ServeOptions, now: Instant) -> Result<Option<Instant>, ()> {
+        if self.writing.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let step = options.header_read_timeout.min(options.idle_timeout);
+        match self.deadline(options) {
+            Some(d) if d <= now => Err(()),
+            Some(d) => Ok(Some(d.min(now + step))),
+            None => Ok(Some(now + step)),
         }
     }
 }
@@ -260,7 +277,13 @@ pub(crate) async fn run(
     }
     loop {
         let changed = state.changed.notified();
-        let deadline = state.deadline(&options);
+        let look = match state.next_look(&options, Instant::now()) {
+            Ok(look) => look,
+            Err(()) => {
+                tracing::debug!(%peer, "closing a connection: header or idle timeout");
+                return;
+            }
+        };
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(e) = done {
@@ -268,13 +291,8 @@ pub(crate) async fn run(
                 }
                 return;
             }
-            () = sleep_until(deadline) => {
-                // The phase may have moved on since the deadline was computed.
-                if state.deadline(&options).is_some_and(|d| d <= Instant::now()) {
-                    tracing::debug!(%peer, "closing a connection: header or idle timeout");
-                    return;
-                }
-            }
+            // The loop looks at the phase again.
+            () = sleep_until(look) => {}
             () = changed => {}
             _ = shutdown.changed(), if !draining => {
                 draining = true;

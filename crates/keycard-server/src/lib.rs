@@ -23,6 +23,7 @@ mod app;
 mod backchannel;
 mod cache;
 mod crypto;
+mod edge;
 mod error;
 mod feed;
 mod flow;

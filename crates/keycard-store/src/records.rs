@@ -304,6 +304,46 @@ pub struct LogoutDelivery {
     pub last_error: Option<String>,
 }
 
+impl LogoutDelivery {
+    /// The `next_attempt_at` of a delivery that was given up: it is never due again.
+    pub const NEVER: UnixTime = UnixTime(i64::MAX);
+
+    /// Delivered, given up, or waiting for its next attempt.
+    pub fn status(&self) -> DeliveryStatus {
+        match self.delivered_at {
+            Some(at) => DeliveryStatus::Delivered { at },
+            None if self.next_attempt_at == Self::NEVER => DeliveryStatus::GaveUp,
+            None => DeliveryStatus::Pending {
+                next_attempt_at: self.next_attempt_at,
+            },
+        }
+    }
+}
+
+/// Where a delivery stands, for administrators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Delivered {
+        at: UnixTime,
+    },
+    /// Tried again at `next_attempt_at`.
+    Pending {
+        next_attempt_at: UnixTime,
+    },
+    /// The attempts ran out; `last_error` says why.
+    GaveUp,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Delivered { .. } => "delivered",
+            DeliveryStatus::Pending { .. } => "pending",
+            DeliveryStatus::GaveUp => "gave_up",
+        }
+    }
+}
+
 /// How a delivery attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome {

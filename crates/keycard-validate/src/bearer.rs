@@ -117,7 +117,15 @@ impl BearerError {
             | ValidationError::NotYetValid
             | ValidationError::IssuedInFuture
             | ValidationError::InvalidClaim(_)
-            | ValidationError::Revoked => BearerError::InvalidToken(e),
+            | ValidationError::Revoked
+            | ValidationError::IssuedTooLongAgo
+            | ValidationError::WrongNonce
+            | ValidationError::WrongAtHash
+            | ValidationError::WrongAuthorizedParty
+            | ValidationError::WrongSubject
+            | ValidationError::MissingLogoutEvent
+            | ValidationError::NonceInLogoutToken
+            | ValidationError::NoLogoutSubject => BearerError::InvalidToken(e),
         }
     }
 

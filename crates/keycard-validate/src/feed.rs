@@ -1,5 +1,5 @@
 //! The revocation feed subscriber: local validation that sees what the authorization server
-//! revoked (Keycard's revocation feed, `notes/feed-spec.md`; Server-Sent Events, WHATWG HTML
+//! revoked (Keycard's revocation feed, ARCHITECTURE.md "Revocation feed"; Server-Sent Events, WHATWG HTML
 //! §9.2; client authentication as RFC 6749 §2.3.1 `client_secret_basic`).
 //!
 //! [`RevocationFeed::new`] takes the feed endpoint (the provider metadata's
@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::access_token::AccessToken;
 use crate::http::{BasicAuth, HttpClient};
-pub use set::{EventKind, RevocationEvent, RevocationSet};
+pub use set::{RevocationEvent, RevocationKind, RevocationSet, TokenFacts};
 pub use sse::{SseError, SseEvent, SseParser};
 
 /// How a [`RevocationFeed`] behaves. Build it from `default()` with the setters.
@@ -343,7 +343,7 @@ impl RevocationFeed {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .apply(&e, now);
-        if matches!(e.kind, EventKind::Kid | EventKind::Jwks) {
+        if matches!(e.kind, RevocationKind::Kid | RevocationKind::Jwks) {
             self.inner.keys_generation.fetch_add(1, Ordering::AcqRel);
         }
         self.inner.last_seq.fetch_max(e.seq, Ordering::AcqRel);
@@ -474,7 +474,7 @@ impl RevocationFeed {
                 if ev.event != "revocation" {
                     continue;
                 }
-                let Some(e) = RevocationEvent::parse(ev.data.as_bytes()) else {
+                let Some(e) = RevocationEvent::from_json(ev.data.as_bytes()) else {
                     continue;
                 };
                 let last = self.last_seq();

@@ -74,13 +74,38 @@ impl<'a> Jws<'a> {
 /// The comparison is case-insensitive and accepts the value with or without its `application/`
 /// prefix, as media types are compared.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Typ(&'static str);
+pub(crate) struct Typ {
+    media_type: &'static str,
+    /// Whether a header without `typ` passes: true only for id tokens, which OpenID Connect
+    /// Core §2 never required to be typed. Explicitly typed tokens (RFC 9068 §2.1 access
+    /// tokens, Back-Channel Logout §2.4 logout tokens) must say what they are.
+    absent_ok: bool,
+}
 
 impl Typ {
     /// A `typ` equal to `media_type` (without its `application/` prefix), e.g. `at+jwt` for an
-    /// access token or `JWT` for an id token.
+    /// access token or `logout+jwt` for a logout token; a missing `typ` is refused.
     pub(crate) const fn new(media_type: &'static str) -> Typ {
-        Typ(media_type)
+        Typ {
+            media_type,
+            absent_ok: false,
+        }
+    }
+
+    /// As [`Typ::new`], but a header without `typ` passes too (id tokens: `JWT` or nothing).
+    pub(crate) const fn or_absent(media_type: &'static str) -> Typ {
+        Typ {
+            media_type,
+            absent_ok: true,
+        }
+    }
+
+    fn accepts(self, typ: Option<&Value>) -> bool {
+        match typ {
+            None => self.absent_ok,
+            Some(Value::String(t)) => self.matches(t),
+            Some(_) => false,
+        }
     }
 
     fn matches(self, typ: &str) -> bool {
@@ -89,7 +114,7 @@ impl Typ {
             .filter(|prefix| prefix.eq_ignore_ascii_case("application/"))
             .and_then(|_| typ.get(12..))
             .unwrap_or(typ);
-        bare.eq_ignore_ascii_case(self.0)
+        bare.eq_ignore_ascii_case(self.media_type)
     }
 }
 
@@ -115,8 +140,8 @@ impl Header {
         if header.contains_key("crit") {
             return Err(ValidationError::CriticalHeader);
         }
-        // A missing `typ` is never the expected one.
-        if !typ.matches(header.get("typ").and_then(Value::as_str).unwrap_or("")) {
+        // A missing `typ` is the expected one only where the token kind was never typed.
+        if !typ.accepts(header.get("typ")) {
             return Err(ValidationError::WrongType);
         }
         let kid = header
@@ -141,6 +166,12 @@ impl<'h> CheckedHeader<'h> {
     /// The key id, non-empty and at most 256 bytes.
     pub(crate) fn kid(&self) -> &'h str {
         self.kid
+    }
+
+    /// The header's `alg`; it decides nothing until the key agrees with it, but names the hash
+    /// of an id token's `at_hash` (OpenID Connect Core §3.1.3.6).
+    pub(crate) fn alg(&self) -> &'h str {
+        self.alg
     }
 }
 
@@ -242,5 +273,19 @@ mod tests {
         let jwt = Typ::new("JWT");
         assert!(jwt.matches("JWT") && jwt.matches("application/jwt"));
         assert!(!jwt.matches("at+jwt"));
+    }
+
+    #[test]
+    fn rfc8725_s3_11_only_id_tokens_may_be_untyped() {
+        let json = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert!(!Typ::new("at+jwt").accepts(None));
+        assert!(!Typ::new("logout+jwt").accepts(None));
+        let id = Typ::or_absent("JWT");
+        assert!(id.accepts(None));
+        assert!(id.accepts(Some(&json(r#""JWT""#))));
+        assert!(!id.accepts(Some(&json(r#""at+jwt""#))));
+        assert!(!id.accepts(Some(&json(r#""logout+jwt""#))));
+        assert!(!id.accepts(Some(&json("1"))));
+        assert!(!id.accepts(Some(&json("null"))));
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! [`Validator`] discovers the issuer's `jwks_uri` (OpenID Connect Discovery / RFC 8414), caches
 //! its keys and checks tokens; [`Introspector`] asks the authorization server about a token;
-//! [`BearerLayer`] and [`Bearer`] (feature `axum`) protect routes.
+//! [`BearerLayer`] and [`Bearer`] (feature `axum`) protect routes. For clients, such as a
+//! backend-for-frontend, [`IdTokenVerifier`] checks OpenID Connect id tokens (Core §3.1.3.7)
+//! and back-channel logout tokens (Back-Channel Logout 1.0 §2.6) with the same key cache.
 //!
 //! Keys come only from the configured issuer's `jwks_uri`; the algorithm always comes from the
 //! key, never from the token header; `none`, HMAC, `crit`, `jku`, `x5u`, `jwk` and `x5c` are
@@ -66,6 +68,7 @@
 mod access_token;
 pub mod feed;
 mod http;
+mod id_token;
 mod introspect;
 mod jwks;
 mod jws;
@@ -87,10 +90,14 @@ pub use http::{
     BasicAuth, BodyStream, BoxFuture, Chunks, HttpClient, HttpError, HttpResponse,
     StreamingResponse,
 };
+pub use id_token::{
+    BACKCHANNEL_LOGOUT_EVENT, IdTokenCheck, IdTokenVerifier, LogoutToken, VerifiedIdToken,
+};
 pub use introspect::{Introspection, IntrospectionError, Introspector};
 pub use keycard_os::SystemClock;
 pub use keycard_protocol::{
-    Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, ScopeSet, Subject, UnixTime,
+    Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, Nonce, ScopeSet, SessionId, Subject,
+    UnixTime,
 };
 pub use validator::{
     FetchError, IdTokenHint, LocalVerifier, ValidationError, Validator, ValidatorOptions,

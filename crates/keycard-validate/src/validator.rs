@@ -81,6 +81,33 @@ pub enum ValidationError {
     /// A required claim is missing, or a claim has the wrong JSON type (a string `exp`, say).
     #[error("claim `{0}` is missing or has the wrong type")]
     InvalidClaim(&'static str),
+    /// `iat` lies further in the past than a freshly issued id or logout token's may.
+    #[error("token was issued too long ago")]
+    IssuedTooLongAgo,
+    /// An id token's `nonce` is missing or differs from the one sent (OpenID Connect Core
+    /// §3.1.3.7 item 11).
+    #[error("id token nonce does not match")]
+    WrongNonce,
+    /// An id token's `at_hash` does not match the access token (OpenID Connect Core §3.1.3.8).
+    #[error("id token at_hash does not match the access token")]
+    WrongAtHash,
+    /// `azp` names another client, or several audiences come without `azp` (OpenID Connect
+    /// Core §3.1.3.7 items 3–5).
+    #[error("id token authorized party is wrong")]
+    WrongAuthorizedParty,
+    /// A refreshed id token names another subject than the session's (OpenID Connect Core §12.2).
+    #[error("id token subject differs from the session's")]
+    WrongSubject,
+    /// A logout token has no `events` member with the back-channel logout event (OpenID Connect
+    /// Back-Channel Logout 1.0 §2.6 item 5).
+    #[error("logout token has no back-channel logout event")]
+    MissingLogoutEvent,
+    /// A logout token carries a `nonce` (Back-Channel Logout 1.0 §2.6 item 6).
+    #[error("logout token must not carry a nonce")]
+    NonceInLogoutToken,
+    /// A logout token names neither `sub` nor `sid` (Back-Channel Logout 1.0 §2.6 item 4).
+    #[error("logout token names neither sub nor sid")]
+    NoLogoutSubject,
     /// The issuer's keys could not be loaded; the token was not judged.
     #[error("issuer keys are unavailable")]
     KeysUnavailable(#[source] FetchError),
@@ -382,6 +409,16 @@ impl Validator {
         });
     }
 
+    /// The configured clock's time, as claims are judged.
+    pub(crate) fn claims_now(&self) -> UnixTime {
+        self.inner.opts.clock.now()
+    }
+
+    /// The configured leeway, in whole seconds.
+    pub(crate) fn leeway(&self) -> i64 {
+        leeway_secs(self.inner.opts.leeway)
+    }
+
     /// The cache's time, in whole seconds since the epoch (never negative).
     fn now(&self) -> u64 {
         u64::try_from(self.inner.opts.clock.now().secs()).unwrap_or(0)
@@ -434,7 +471,9 @@ impl Validator {
         }
     }
 
-    async fn key_for(&self, kid: &str) -> Result<Arc<Key>, ValidationError> {
+    /// The issuer key with this `kid`, from the cache or, at most once per interval, a fetch.
+    /// The id-token verifier looks its keys up here too.
+    pub(crate) async fn key_for(&self, kid: &str) -> Result<Arc<Key>, ValidationError> {
         let now = self.now();
         let set = self.current();
         if let Some(key) = set.keys.get(kid) {

@@ -5,8 +5,9 @@
 //!
 //! Registration refuses what the server would refuse later: a client that is neither or both
 //! confidential and public, implicit and password grants, `client_credentials` on a public
-//! client, `authorization_code` without a redirect URI, and audiences of unregistered APIs.
-//! Redirect URIs are checked by `RedirectUri::register`.
+//! client, `authorization_code` without a redirect URI, audiences of unregistered APIs, and an
+//! id that is taken (by a client, or as a user's id). Redirect URIs are checked by
+//! `RedirectUri::register`.
 //!
 //! Not here: what removing a client takes with it (`Store::remove_client`), and the rules the
 //! server applies to a client's requests (`keycard_protocol::policy`).
@@ -17,7 +18,7 @@ use keycard_os::{SystemClock, new_secret};
 use keycard_protocol::policy::{BackchannelLogout, Client, GrantType};
 use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::{Audience, ClientId, ClientSecret, Clock as _, ScopeSet};
-use keycard_store::{Revocation, Store};
+use keycard_store::{Revocation, Store, StoreError};
 use serde_json::json;
 
 use crate::cmd::say;
@@ -167,7 +168,16 @@ pub(crate) async fn run<S: Store>(
             store
                 .create_client(&client, SystemClock.now())
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot add client: {e}"))?;
+                .map_err(|e| match e {
+                    // The store refuses an id that a client has, or that a user has as its id:
+                    // a machine token's `sub` is its client id and must never name a user.
+                    StoreError::Conflict => anyhow::anyhow!(
+                        "cannot add client {client_id}: the id is taken, by another client or \
+                         as a user's id (a machine token's sub must never look like a user's, \
+                         RFC 9700 §4.15)"
+                    ),
+                    other => anyhow::anyhow!("cannot add client: {other}"),
+                })?;
             let mut v = client_json(&client);
             if let Some(s) = &secret {
                 v["client_secret"] = s.secret().into();

@@ -4,7 +4,8 @@
 //! the result, or fails on the same invalid setting `serve` would refuse.
 //!
 //! The master key is never printed, only where it is kept; credentials in the database URL
-//! are printed as `***`; nothing is written, opened or bound. The listener limits, trusted
+//! are printed as `***`; nothing is written, opened or bound. The token and grant lifetimes,
+//! the key rotation period (`key_rotation_days`, 0 when off), the listener limits, trusted
 //! proxies and metrics listener are printed as `serve` would use them.
 //!
 //! Not here: the precedence rules and validation themselves (`crate::config`).
@@ -27,6 +28,8 @@ pub(crate) fn run(db_url: &str, file: &config::FileConfig, args: &ServeArgs) -> 
             "refresh_token_ttl": s.refresh_token_ttl_secs, "session_ttl": s.session_ttl_secs,
             "device_code_ttl": s.device_code_ttl_secs,
             "device_poll_interval": s.device_poll_interval_secs,
+            "grant_ttl": s.grant_ttl_secs,
+            "key_rotation_days": s.key_rotation_secs.map_or(0, |secs| secs / 86_400),
             "master_key": "(redacted)", "master_key_file": config::master_key_path(file, db_url),
             "listen": listen::describe(&listen, metrics_addr.as_deref()),
         })

@@ -23,6 +23,7 @@ pub(crate) mod config_check;
 pub(crate) mod demo;
 pub(crate) mod gateway;
 pub(crate) mod keys;
+pub(crate) mod logout_deliveries;
 pub(crate) mod migrate;
 pub(crate) mod pkce;
 pub(crate) mod serve;

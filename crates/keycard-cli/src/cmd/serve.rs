@@ -1,9 +1,9 @@
-//! `keycard serve` and `keycard demo`: run the authorization server until SIGINT or SIGTERM.
+//! `keycard serve`: run the authorization server until SIGINT or SIGTERM.
 //!
 //! [`run`] turns [`ServeArgs`] and the configuration file into `Settings` and listener
 //! options, binds the listener (and the metrics listener, when configured), opens the store and
-//! serves `keycard_server::router` with `keycard_serve`'s limits; for `keycard demo` it seeds
-//! the demo data first. [`init_logging`] sets up tracing for every long-running command.
+//! serves `keycard_server::router` with `keycard_serve`'s limits (`keycard demo` reuses the
+//! arguments and helpers, `super::demo`). [`init_logging`] sets up tracing for every long-running command.
 //! [`shutdown_signal`] is SIGINT or SIGTERM.
 //!
 //! The settings, the listener options and the master key are checked before the store is
@@ -11,7 +11,7 @@
 //! on a signal both listeners stop accepting and let in-flight requests finish, for at most the
 //! configured grace. `/metrics` is only ever served on the metrics listener.
 //!
-//! Not here: what the demo seeds (`super::demo`), how flags, environment and file combine
+//! Not here: the demo (`super::demo`), how flags, environment and file combine
 //! into settings (`crate::config`, `crate::listen`), and `keycard config-check`
 //! (`super::config_check`).
 
@@ -22,7 +22,7 @@ use clap::Args;
 use keycard_server::{App, MasterKey, Settings, SystemClock};
 use keycard_store::Store;
 
-use crate::cmd::{demo, open_store};
+use crate::cmd::open_store;
 use crate::config;
 use crate::listen::{self, ListenArgs};
 
@@ -67,6 +67,9 @@ pub(crate) struct ServeArgs {
     /// Rotate the signing keys every this many days (0: only by `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION_DAYS")]
     pub(crate) key_rotation_days: Option<i64>,
+    /// Sign-ins one client address may start per minute (new authorization requests).
+    #[arg(long, env = "KEYCARD_TXN_PER_MINUTE")]
+    pub(crate) txn_per_minute: Option<u32>,
     #[command(flatten)]
     pub(crate) listen: ListenArgs,
 }
@@ -74,12 +77,11 @@ pub(crate) struct ServeArgs {
 /// Connections the metrics listener serves at once.
 const METRICS_MAX_CONNECTIONS: usize = 64;
 
-/// `keycard serve`, or `keycard demo` when `demo` is set.
+/// `keycard serve`.
 pub(crate) async fn run(
     db_url: &str,
     file: &config::FileConfig,
     args: ServeArgs,
-    demo: bool,
 ) -> anyhow::Result<()> {
     init_logging(
         args.log_format
@@ -87,8 +89,7 @@ pub(crate) async fn run(
             .or(file.log_format.as_deref())
             .unwrap_or("text"),
     );
-    let mut settings = config::settings(file, &args)?;
-    settings.demo = demo;
+    let settings = config::settings(file, &args)?;
     let addr = config::addr(file, &args);
     let options = listen::serve_options(file, &args.listen)?;
     let master = config::master_key(file, db_url)?;
@@ -104,7 +105,7 @@ pub(crate) async fn run(
         metrics,
         options,
     };
-    run_server(store, settings, master, listeners, demo).await
+    run_server(store, settings, master, listeners).await
 }
 
 async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -142,12 +143,8 @@ async fn run_server<S: Store>(
     settings: Settings,
     master: MasterKey,
     listeners: Listeners,
-    demo: bool,
 ) -> anyhow::Result<()> {
     let clock: Arc<dyn keycard_protocol::Clock> = Arc::new(SystemClock);
-    if demo {
-        demo::seed(&store, &settings, clock.now()).await?;
-    }
     let app = App::new(store, settings.clone(), master, clock).await?;
     keycard_server::metrics_handle();
     keycard_server::spawn_background(&app);

@@ -13,7 +13,7 @@ use crate::{Keycard, PASSWORD, free_port, http, query};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// A chromedriver process on a free port, killed on drop.
 pub(crate) struct ChromeDriver {

@@ -55,20 +55,7 @@ async fn start_demo_api(kc: &Keycard, secret: &str) -> DemoApi {
 }
 
 async fn token(kc: &Keycard, id: &str, secret: &str, scope: &str) -> String {
-    let r: serde_json::Value = http()
-        .post(format!("{}/token", kc.base))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token: {r}"))
-        .to_owned()
+    crate::client_credentials(&kc.base, id, secret, scope).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,18 +66,7 @@ async fn interop_openidconnect_code_pkce_refresh_userinfo() {
         .as_str()
         .expect("client_secret")
         .to_owned();
-    let m2m = kc.add_client(
-        "oidc-m2m",
-        &[
-            "--confidential",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "photos:read",
-            "--audience",
-            API,
-        ],
-    );
+    let m2m = kc.add_client("oidc-m2m", crate::MACHINE_CLIENT);
     let m2m_secret = m2m["client_secret"]
         .as_str()
         .expect("client_secret")

@@ -2,8 +2,10 @@
 //! (`interop`), real Chromium through the login and consent pages (`browser`), `keycard auth`
 //! against `keycard serve` and node-oidc-provider (`auth`, `auth_interop`), and the
 //! README's `keycard demo` quick start (`readme`), `keycard backup` (`backup`), the listener's
-//! connection limits, trusted proxies and metrics listener (`limits`), and file modes and
-//! `config-check` redaction (`files`).
+//! connection limits, trusted proxies and metrics listener (`limits`), file modes and
+//! `config-check` redaction (`files`), what the admin commands revoke in a running server
+//! (`lifecycle`), `keycard logout-deliveries` (`oidc_logout`), and several nodes on
+//! PostgreSQL (`multinode`), with a gateway on the revocation feed (`multinode_gateway`).
 //!
 //! Every test starts its own server process on a free port with a fresh SQLite database in a
 //! temporary directory; the process is killed when the test's [`Keycard`] handle drops.
@@ -14,11 +16,15 @@ mod auth;
 mod auth_interop;
 mod backup;
 mod browser;
+mod demo;
 mod demo_api;
 mod files;
 mod interop;
+mod lifecycle;
 mod limits;
 mod multinode;
+mod multinode_gateway;
+mod oidc_logout;
 mod readme;
 
 use std::collections::BTreeMap;
@@ -30,6 +36,46 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_keycard");
 pub const API: &str = "https://api.example.com";
 pub const PASSWORD: &str = "password123";
+/// Where the web app's authorization responses go (never followed: the tests read `Location`).
+pub const APP_REDIRECT: &str = "https://app.example.com/cb";
+/// `keycard client add <id>` flags of a confidential first-party web app that signs users in
+/// for [`API`] tokens and refreshes them.
+pub const WEB_APP: &[&str] = &[
+    "--confidential",
+    "--first-party",
+    "--grant",
+    "authorization_code",
+    "--grant",
+    "refresh_token",
+    "--redirect-uri",
+    APP_REDIRECT,
+    "--scope",
+    "openid offline_access photos:read",
+    "--audience",
+    API,
+];
+/// `keycard client add <id>` flags of [`API`]'s resource server: it may introspect the API's
+/// tokens (RFC 7662 §4).
+pub const RESOURCE_SERVER: &[&str] = &[
+    "--confidential",
+    "--grant",
+    "client_credentials",
+    "--audience",
+    API,
+    "--resource-server",
+    API,
+];
+/// `keycard client add <id>` flags of a machine client that may request [`API`] tokens with
+/// `photos:read` (RFC 6749 §4.4).
+pub const MACHINE_CLIENT: &[&str] = &[
+    "--confidential",
+    "--grant",
+    "client_credentials",
+    "--scope",
+    "photos:read",
+    "--audience",
+    API,
+];
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
@@ -186,6 +232,30 @@ impl Keycard {
         })
     }
 
+    /// Runs `keycard --database-url <db> <args>` without `--json` and returns how it ended,
+    /// success or not: for commands whose text or refusal is under test.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(["--database-url", &self.db_url])
+            .args(args)
+            // The error line is under test; a backtrace after it would only bury it.
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keycard")
+    }
+
+    /// Runs a command that must be refused: asserts a non-zero exit, returns its stderr.
+    pub fn refused(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            !out.status.success(),
+            "keycard {args:?} was accepted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// `keycard user add <name> --password-stdin ...` with [`PASSWORD`].
     pub fn add_user(&self, username: &str, name: &str, email: &str) -> serde_json::Value {
         self.admin(
@@ -224,6 +294,62 @@ impl Drop for Keycard {
             let _ = c.wait();
         }
     }
+}
+
+/// Serves `router` on a free 127.0.0.1 port until the test ends; returns its base URL. The
+/// tests' stand-ins for a client's back-channel endpoint and for an API behind the gateway.
+pub async fn spawn_http(router: axum::Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let base = format!("http://{}", l.local_addr().expect("local addr"));
+    tokio::spawn(async move { axum::serve(l, router).await });
+    base
+}
+
+/// A client-credentials access token (RFC 6749 §4.4) for `scope` from the server at `base`.
+pub async fn client_credentials(base: &str, client: &str, secret: &str, scope: &str) -> String {
+    let r: serde_json::Value = http()
+        .post(format!("{base}/token"))
+        .basic_auth(client, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {r}"))
+        .to_owned()
+}
+
+/// Redeems an authorization code with PKCE (RFC 6749 §4.1.3, RFC 7636 §4.5) as the confidential
+/// `client`; asserts 200 and returns the token response.
+pub async fn redeem_code(
+    base: &str,
+    (client, secret): (&str, &str),
+    redirect_uri: &str,
+    code: &str,
+    verifier: &str,
+) -> serde_json::Value {
+    let r = http()
+        .post(format!("{base}/token"))
+        .basic_auth(client, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let t: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK, "{t}");
+    t
 }
 
 /// A minimal cookie jar for `reqwest` without its cookie feature: name → value.

@@ -2,7 +2,8 @@
 //!
 //! Needs `KEYCARD_TEST_PG_URL` (`.ci/run` sets it); each test creates and drops its own
 //! database. Outages are simulated with a TCP proxy this test controls on 127.0.0.1, so the
-//! shared PostgreSQL server itself is never stopped.
+//! shared PostgreSQL server itself is never stopped. The harness ([`TestDb`], [`Node`],
+//! [`admin`]) also serves `multinode_gateway`.
 
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -16,17 +17,17 @@ use tokio::sync::Mutex;
 
 use crate::{BIN, Cookies, PASSWORD, free_port, http, query, sign_in_with_reqwest};
 
-const REDIRECT: &str = "https://app.example.com/cb";
+use crate::APP_REDIRECT as REDIRECT;
 
 /// A fresh database on the test PostgreSQL server, dropped at the end.
-struct TestDb {
+pub(crate) struct TestDb {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDb {
-    fn create() -> Option<TestDb> {
+    pub(crate) fn create() -> Option<TestDb> {
         let Ok(admin_url) = std::env::var("KEYCARD_TEST_PG_URL") else {
             eprintln!("SKIPPED: KEYCARD_TEST_PG_URL is not set (.ci/run sets it)");
             return None;
@@ -81,7 +82,7 @@ fn psql(url: &str, sql: &str) {
     );
 }
 
-fn master_key() -> String {
+pub(crate) fn master_key() -> String {
     let mut b = [0u8; 32];
     for (i, x) in b.iter_mut().enumerate() {
         *x = (i as u8).wrapping_mul(37).wrapping_add(free_port() as u8);
@@ -89,7 +90,12 @@ fn master_key() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-fn admin(db_url: &str, key: &str, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+pub(crate) fn admin(
+    db_url: &str,
+    key: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> serde_json::Value {
     let mut child = Command::new(BIN)
         .args(["--database-url", db_url, "--json"])
         .args(args)
@@ -118,14 +124,18 @@ fn admin(db_url: &str, key: &str, args: &[&str], stdin: Option<&str>) -> serde_j
 }
 
 /// One `keycard serve` process.
-struct Node {
-    base: String,
+pub(crate) struct Node {
+    pub(crate) base: String,
     child: Child,
 }
 
 impl Node {
     async fn start(db_url: &str, key: &str) -> Node {
-        let port = free_port();
+        Node::start_on(db_url, key, free_port(), "http://127.0.0.1:1").await
+    }
+
+    /// A node on `port` that names itself `issuer` (nodes behind one name share it).
+    pub(crate) async fn start_on(db_url: &str, key: &str, port: u16, issuer: &str) -> Node {
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(BIN)
             .args([
@@ -135,7 +145,7 @@ impl Node {
                 "--addr",
                 &format!("127.0.0.1:{port}"),
                 "--issuer",
-                "http://127.0.0.1:1",
+                issuer,
             ])
             .env("KEYCARD_MASTER_KEY", key)
             .env("KEYCARD_LOG", "warn")
@@ -193,23 +203,7 @@ fn seed(db: &str, key: &str) -> String {
     let web = admin(
         db,
         key,
-        &[
-            "client",
-            "add",
-            "web",
-            "--confidential",
-            "--first-party",
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--redirect-uri",
-            REDIRECT,
-            "--scope",
-            "openid offline_access photos:read",
-            "--audience",
-            "https://api.example.com",
-        ],
+        &[&["client", "add", "web"], crate::WEB_APP].concat(),
         None,
     );
     web["client_secret"].as_str().expect("secret").to_owned()

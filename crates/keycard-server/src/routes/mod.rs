@@ -21,24 +21,37 @@ pub(crate) mod userinfo;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use keycard_store::Store;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::App;
-use crate::http;
 
 /// Largest accepted request body (form posts are small; anything bigger is a 413).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
-/// Builds the router with every endpoint and the shared middleware.
+/// Every path the router serves (all are fixed paths): the metrics' endpoint labels.
+const ROUTES: &[&str] = &[
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/jwks.json",
+    "/authorize",
+    "/login",
+    "/consent",
+    "/logout",
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/userinfo",
+    "/revocations",
+    "/healthz",
+    "/readyz",
+    "/demo",
+    "/demo/callback",
+];
+
+/// Builds the router with every endpoint and the shared middleware (`crate::edge`).
 pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
     let mut r = Router::new()
         .route(
@@ -99,36 +112,7 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
             .route("/demo", get(demo::demo_get::<S>))
             .route("/demo/callback", any(demo::callback_get::<S>));
     }
-    let request_id = HeaderName::from_static(http::REQUEST_ID);
-    r.fallback(not_found)
-        .layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &axum::http::Request<_>| {
-                    let id = req.headers().get(http::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    let client = http::logged_client(req);
-                    // The path only: queries can carry transaction handles.
-                    tracing::info_span!("request", id = %id, client = %client, method = %req.method(), path = %req.uri().path())
-                })
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(http::request_id_from_trusted_proxy_only))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
-            ),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(CatchPanicLayer::new())
-        .with_state(app)
+    crate::edge::wrap(r.fallback(not_found).with_state(app), ROUTES, MAX_BODY)
 }
 
 /// `/metrics` (Prometheus text), for a listener of its own: it is never on the public router,

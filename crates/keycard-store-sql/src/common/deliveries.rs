@@ -49,9 +49,10 @@ impl SqlStore {
             .bind(error.as_str()),
             // Given up: never due again, and the error says why.
             DeliveryOutcome::GaveUp { error } => sqlx::query(
-                "UPDATE logout_deliveries SET next_attempt_at = 9223372036854775807, \
-                 attempts = attempts + 1, last_error = $1 WHERE id = $2",
+                "UPDATE logout_deliveries SET next_attempt_at = $1, \
+                 attempts = attempts + 1, last_error = $2 WHERE id = $3",
             )
+            .bind(LogoutDelivery::NEVER.secs())
             .bind(error.as_str()),
         };
         affected(

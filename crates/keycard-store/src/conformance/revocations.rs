@@ -217,6 +217,12 @@ pub async fn user_changes_end_sessions_revoke_grants_and_queue_logouts<S: Store>
         retry_at: UnixTime(130),
     };
     s.finish_logout_delivery(&id, &failed).await.unwrap();
+    assert_eq!(
+        s.list_logout_deliveries(10).await.unwrap()[0].status(),
+        DeliveryStatus::Pending {
+            next_attempt_at: UnixTime(130)
+        }
+    );
     assert!(
         s.due_logout_deliveries(UnixTime(129), 10)
             .await
@@ -242,8 +248,8 @@ pub async fn user_changes_end_sessions_revoke_grants_and_queue_logouts<S: Store>
     let listed = s.list_logout_deliveries(10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
-        (listed[0].attempts, listed[0].delivered_at),
-        (2, Some(UnixTime(131)))
+        (listed[0].attempts, listed[0].status()),
+        (2, DeliveryStatus::Delivered { at: UnixTime(131) })
     );
 }
 
@@ -298,6 +304,28 @@ pub async fn end_session_revokes_its_short_grants_and_queues_logouts<S: Store>(s
         .map(|d| (d.client_id.as_str(), d.sid.as_deref()))
         .collect();
     assert_eq!(sent, vec![("bcl", Some("s1"))]);
+    // A delivery given up is never due again, and says so.
+    let gave_up = DeliveryOutcome::GaveUp {
+        error: "answered HTTP 500".into(),
+    };
+    s.finish_logout_delivery(&due[0].id, &gave_up)
+        .await
+        .unwrap();
+    assert!(
+        s.due_logout_deliveries(UnixTime(i64::MAX - 1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = s.list_logout_deliveries(10).await.unwrap();
+    assert_eq!(
+        (
+            listed[0].status(),
+            listed[0].attempts,
+            listed[0].last_error.as_deref()
+        ),
+        (DeliveryStatus::GaveUp, 1, Some("answered HTTP 500"))
+    );
     let log = s.revocations_since(0, 10).await.unwrap();
     let k: Vec<(String, String)> = kinds(&log).into_iter().map(|(_, k, v)| (k, v)).collect();
     assert_eq!(

@@ -1,7 +1,8 @@
 //! The revocation feed's events and the in-memory set they build (Keycard's revocation feed,
-//! `notes/feed-spec.md`: event JSON, matching rules, `until`).
+//! ARCHITECTURE.md "Revocation feed": event JSON, matching rules, `until`).
 //!
-//! [`RevocationEvent::parse`] reads one event object; [`RevocationSet::apply`] records it;
+//! The events and their one matching rule are `keycard_protocol::revocation`'s (the server
+//! writes them); [`RevocationEvent::from_json`] reads one; [`RevocationSet::apply`] records it;
 //! [`RevocationSet::is_revoked`] says whether an RFC 9068 access token matches a recorded
 //! event: `grant` through the grant id inside its `jti` (`keycard_protocol::claims::jti_grant`),
 //! `jti`, `sub` (never a machine token, whose subject is its client), `client` by `client_id`,
@@ -20,105 +21,29 @@ use std::collections::HashMap;
 
 use keycard_protocol::UnixTime;
 use keycard_protocol::claims::jti_grant;
-use serde_json::Value;
+pub use keycard_protocol::revocation::{RevocationEvent, RevocationKind, TokenFacts};
 
 use crate::access_token::AccessToken;
 
-/// What an event revokes (the feed's `kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EventKind {
-    /// A grant: every token whose `jti` carries this grant id.
-    Grant,
-    /// One access token by `jti`.
-    Jti,
-    /// A user (`sub`): disabled, removed, or whose password changed.
-    Sub,
-    /// A client (`client_id`), removed.
-    Client,
-    /// A browser session (`sid`), ended by logout; tokens do not carry it.
-    Sid,
-    /// A signing key revoked in an emergency: tokens whose header `kid` is this key.
-    Kid,
-    /// A newly published key: matches nothing, the JWKS should be fetched now.
-    Jwks,
-    /// A kind this version does not know: ignored, but it still advances the sequence.
-    Unknown,
+/// The kinds the set keeps, as indexes of its maps.
+const KEPT: [RevocationKind; 6] = [
+    RevocationKind::Grant,
+    RevocationKind::Jti,
+    RevocationKind::Sub,
+    RevocationKind::Client,
+    RevocationKind::Sid,
+    RevocationKind::Kid,
+];
+
+fn slot(kind: &RevocationKind) -> Option<usize> {
+    KEPT.iter().position(|k| k == kind)
 }
 
-impl EventKind {
-    fn parse(s: &str) -> EventKind {
-        match s {
-            "grant" => EventKind::Grant,
-            "jti" => EventKind::Jti,
-            "sub" => EventKind::Sub,
-            "client" => EventKind::Client,
-            "sid" => EventKind::Sid,
-            "kid" => EventKind::Kid,
-            "jwks" => EventKind::Jwks,
-            _ => EventKind::Unknown,
-        }
-    }
-
-    /// Whether an event of this kind is kept in the set (it can match a token or a session).
-    fn is_kept(self) -> bool {
-        match self {
-            EventKind::Grant
-            | EventKind::Jti
-            | EventKind::Sub
-            | EventKind::Client
-            | EventKind::Sid
-            | EventKind::Kid => true,
-            EventKind::Jwks | EventKind::Unknown => false,
-        }
-    }
-}
-
-/// One revocation event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RevocationEvent {
-    /// The event's place in the log: strictly increasing, gap-free.
-    pub seq: u64,
-    /// When the revocation happened.
-    pub at: UnixTime,
-    /// After this the event no longer matters.
-    pub until: UnixTime,
-    /// What it revokes.
-    pub kind: EventKind,
-    /// The grant id, jti, subject, client id, session id or key id.
-    pub value: String,
-}
-
-/// The largest `value` accepted; longer values are refused with the event.
-const MAX_VALUE: usize = 1024;
-
-impl RevocationEvent {
-    /// Reads one event object, `None` when it is not one (missing or mistyped members).
-    pub fn parse(data: &[u8]) -> Option<RevocationEvent> {
-        let v: Value = serde_json::from_slice(data).ok()?;
-        RevocationEvent::from_value(&v)
-    }
-
-    pub(crate) fn from_value(v: &Value) -> Option<RevocationEvent> {
-        let time = |name: &str| v.get(name)?.as_i64().filter(|t| *t >= 0).map(UnixTime);
-        let value = v.get("value")?.as_str()?;
-        if value.len() > MAX_VALUE {
-            return None;
-        }
-        Some(RevocationEvent {
-            seq: v.get("seq")?.as_u64()?,
-            at: time("at")?,
-            until: time("until")?,
-            kind: EventKind::parse(v.get("kind")?.as_str()?),
-            value: value.to_owned(),
-        })
-    }
-}
-
-/// The revoked values by kind, each with its `(at, until)`.
+/// The revoked values by kind, each with its `(at, until)`: one map per kind, so a lookup
+/// borrows the token's string instead of building a key.
 #[derive(Debug)]
 pub struct RevocationSet {
-    entries: HashMap<(EventKind, String), (UnixTime, UnixTime)>,
+    entries: [HashMap<String, (UnixTime, UnixTime)>; 6],
     capacity: usize,
     overflowed: bool,
 }
@@ -127,7 +52,7 @@ impl RevocationSet {
     /// An empty set that holds at most `capacity` entries.
     pub fn new(capacity: usize) -> RevocationSet {
         RevocationSet {
-            entries: HashMap::new(),
+            entries: Default::default(),
             capacity: capacity.max(1),
             overflowed: false,
         }
@@ -136,52 +61,58 @@ impl RevocationSet {
     /// Records an event; answers whether it changed what the set matches. Expired events and
     /// kinds that match nothing are not kept.
     pub fn apply(&mut self, e: &RevocationEvent, now: UnixTime) -> bool {
-        if !e.kind.is_kept() || e.until <= now {
+        let Some(i) = slot(&e.kind) else {
+            return false;
+        };
+        if e.until <= now {
             return false;
         }
-        let key = (e.kind, e.value.clone());
-        if let Some((at, until)) = self.entries.get_mut(&key) {
+        if let Some((at, until)) = self.entries[i].get_mut(&e.value) {
             // The latest revocation time covers every earlier one.
             *at = (*at).max(e.at);
             *until = (*until).max(e.until);
             return true;
         }
-        if self.entries.len() >= self.capacity {
+        if self.len() >= self.capacity {
             self.prune(now);
         }
-        if self.entries.len() >= self.capacity {
+        if self.len() >= self.capacity {
             // Drop the entry that would expire first: it matters for the shortest time. The
             // set is no longer complete, and says so.
             let first = self
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, until))| *until)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = first {
-                self.entries.remove(&k);
+                .enumerate()
+                .flat_map(|(k, m)| m.iter().map(move |(v, (_, until))| (*until, k, v)))
+                .min()
+                .map(|(_, k, v)| (k, v.clone()));
+            if let Some((k, v)) = first {
+                self.entries[k].remove(&v);
             }
             self.overflowed = true;
         }
-        self.entries.insert(key, (e.at, e.until));
+        self.entries[i].insert(e.value.clone(), (e.at, e.until));
         true
     }
 
     /// Forgets every entry whose `until` has passed.
     pub fn prune(&mut self, now: UnixTime) {
-        self.entries.retain(|_, (_, until)| now < *until);
-        if self.entries.len() < self.capacity {
+        for m in &mut self.entries {
+            m.retain(|_, (_, until)| now < *until);
+        }
+        if self.len() < self.capacity {
             self.overflowed = false;
         }
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.iter().map(HashMap::len).sum()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.iter().all(HashMap::is_empty)
     }
 
     /// Whether a live entry had to be dropped to stay within the capacity.
@@ -189,43 +120,52 @@ impl RevocationSet {
         self.overflowed
     }
 
-    fn matches(&self, kind: EventKind, value: &str, iat: Option<UnixTime>, now: UnixTime) -> bool {
-        // The lookup allocates one key; the set is small next to a signature check.
-        match self.entries.get(&(kind, value.to_owned())) {
-            Some((at, until)) => now < *until && iat.is_none_or(|iat| iat <= *at),
-            None => false,
-        }
+    /// The entry for `value` of `kind` that is still live at `now`, as `at`.
+    fn live(&self, kind: &RevocationKind, value: &str, now: UnixTime) -> Option<UnixTime> {
+        let (at, until) = self.entries[slot(kind)?].get(value)?;
+        (now < *until).then_some(*at)
     }
 
     /// Whether the key `kid` was revoked.
     pub fn is_kid_revoked(&self, kid: &str, now: UnixTime) -> bool {
-        !self.entries.is_empty() && self.matches(EventKind::Kid, kid, None, now)
+        self.live(&RevocationKind::Kid, kid, now).is_some()
     }
 
     /// Whether the session `sid` was ended.
     pub fn is_session_ended(&self, sid: &str, now: UnixTime) -> bool {
-        !self.entries.is_empty() && self.matches(EventKind::Sid, sid, None, now)
+        self.live(&RevocationKind::Sid, sid, now).is_some()
     }
 
-    /// Whether a recorded event revokes this token (see the module documentation).
-    pub fn is_revoked(&self, token: &AccessToken, header_kid: Option<&str>, now: UnixTime) -> bool {
-        if self.entries.is_empty() {
+    /// Whether a recorded event revokes a token with these facts: the same answer as
+    /// [`RevocationEvent::revokes`] over every recorded event, by lookups.
+    pub fn revokes(&self, t: &TokenFacts<'_>, now: UnixTime) -> bool {
+        if self.is_empty() {
             return false;
         }
-        let iat = Some(token.iat());
-        if header_kid.is_some_and(|kid| self.is_kid_revoked(kid, now)) {
+        if t.kid.is_some_and(|kid| self.is_kid_revoked(kid, now)) {
             return true;
         }
-        if self.matches(EventKind::Jti, token.jti().as_str(), iat, now)
-            || self.matches(EventKind::Client, token.client_id().as_str(), iat, now)
-        {
-            return true;
-        }
-        if !token.is_machine() && self.matches(EventKind::Sub, token.sub().as_str(), iat, now) {
-            return true;
-        }
-        jti_grant(token.jti())
-            .is_some_and(|grant| self.matches(EventKind::Grant, grant.as_str(), iat, now))
+        let before = |kind: &RevocationKind, value: &str| {
+            self.live(kind, value, now).is_some_and(|at| t.iat <= at)
+        };
+        before(&RevocationKind::Jti, t.jti.as_str())
+            || before(&RevocationKind::Client, t.client_id.as_str())
+            || (!t.sub.is_client(t.client_id) && before(&RevocationKind::Sub, t.sub.as_str()))
+            || jti_grant(t.jti).is_some_and(|g| before(&RevocationKind::Grant, g.as_str()))
+    }
+
+    /// Whether a recorded event revokes this verified token (see the module documentation).
+    pub fn is_revoked(&self, token: &AccessToken, header_kid: Option<&str>, now: UnixTime) -> bool {
+        self.revokes(
+            &TokenFacts {
+                jti: token.jti(),
+                sub: token.sub(),
+                client_id: token.client_id(),
+                iat: token.iat(),
+                kid: header_kid,
+            },
+            now,
+        )
     }
 }
 
@@ -244,7 +184,7 @@ mod tests {
     fn event(seq: u64, kind: &str, value: &str, at: i64) -> RevocationEvent {
         let v = serde_json::json!({"seq": seq, "at": at, "until": NOW + 3600, "kind": kind,
             "value": value});
-        RevocationEvent::parse(v.to_string().as_bytes()).unwrap()
+        RevocationEvent::from_json(v.to_string().as_bytes()).unwrap()
     }
 
     #[test]
@@ -306,7 +246,7 @@ mod tests {
         assert!(set.overflowed(), "a live entry was dropped");
         assert_eq!(set.len(), 2);
         assert!(
-            !set.matches(EventKind::Jti, "a", None, now),
+            set.live(&RevocationKind::Jti, "a", now).is_none(),
             "the soonest to expire went"
         );
         set.prune(UnixTime(NOW + 7200));
@@ -327,10 +267,19 @@ mod tests {
             "[1]",
             "nope",
         ] {
-            assert!(RevocationEvent::parse(bad.as_bytes()).is_none(), "{bad}");
+            assert!(
+                RevocationEvent::from_json(bad.as_bytes()).is_none(),
+                "{bad}"
+            );
         }
-        let e = RevocationEvent::parse(br#"{"seq":9,"at":1,"until":2,"kind":"new","value":"x"}"#)
-            .unwrap();
-        assert_eq!((e.seq, e.kind), (9, EventKind::Unknown));
+        let long = format!(
+            r#"{{"seq":1,"at":1,"until":2,"kind":"jti","value":"{}"}}"#,
+            "x".repeat(1025)
+        );
+        assert!(RevocationEvent::from_json(long.as_bytes()).is_none());
+        let e =
+            RevocationEvent::from_json(br#"{"seq":9,"at":1,"until":2,"kind":"new","value":"x"}"#)
+                .unwrap();
+        assert_eq!((e.seq, e.kind), (9, RevocationKind::Other("new".into())));
     }
 }
