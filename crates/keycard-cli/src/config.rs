@@ -38,6 +38,8 @@ pub(crate) struct FileConfig {
     pub(crate) refresh_token_ttl: Option<i64>,
     pub(crate) session_ttl: Option<i64>,
     pub(crate) grant_ttl: Option<i64>,
+    pub(crate) device_code_ttl: Option<i64>,
+    pub(crate) device_poll_interval: Option<i64>,
     pub(crate) key_rotation_days: Option<i64>,
     pub(crate) txn_per_minute: Option<u32>,
     pub(crate) log_format: Option<String>,
@@ -118,6 +120,17 @@ pub(crate) fn settings(file: &FileConfig, args: &ServeArgs) -> anyhow::Result<Se
         s.grant_ttl_secs,
         "grant_ttl",
     )?;
+    s.device_code_ttl_secs = ttl(
+        args.device_code_ttl,
+        file.device_code_ttl,
+        s.device_code_ttl_secs,
+        "device_code_ttl",
+    )?;
+    match args.device_poll_interval.or(file.device_poll_interval) {
+        Some(i) if (1..=60).contains(&i) => s.device_poll_interval_secs = i,
+        Some(_) => bail!("device_poll_interval must be 1 to 60 seconds"),
+        None => {}
+    }
     if s.grant_ttl_secs < s.refresh_token_ttl_secs {
         anyhow::bail!("grant_ttl must be at least refresh_token_ttl");
     }

@@ -1,5 +1,6 @@
 //! `keycard`: the Keycard binary. Serves the authorization server and administers its
-//! database (users, clients, APIs, signing keys) — also while the server runs.
+//! database (users, clients, APIs, signing keys) — also while the server runs — and signs
+//! people in from the terminal to any OpenID provider (`keycard auth`).
 //!
 //! This is the only crate that reads files and the environment: it turns flags, `KEYCARD_*`
 //! variables and an optional TOML file into typed `keycard_server::Settings`.
@@ -15,8 +16,8 @@ mod listen;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::{
-    api, backup, bench, client, config_check, demo, gateway, keys, logout_deliveries, migrate,
-    pkce, serve, user,
+    api, auth, backup, bench, client, config_check, demo, gateway, keys, logout_deliveries,
+    migrate, pkce, serve, user,
 };
 
 #[derive(Parser, Debug)]
@@ -75,6 +76,9 @@ enum Cmd {
     ConfigCheck(serve::ServeArgs),
     /// Run the API gateway (`--config gateway.toml`), or check its configuration.
     Gateway(gateway::GatewayArgs),
+    /// Sign in to an OpenID provider from the terminal and get access tokens.
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
     /// Micro-benchmarks used by bench/run.sh.
     #[command(subcommand, hide = true)]
     Bench(bench::BenchCmd),
@@ -105,6 +109,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // `--config` names the gateway's own file here, not the server's.
     if let Cmd::Gateway(args) = cli.cmd {
         return gateway::run(args, cli.config.as_deref()).await;
+    }
+    // The client side reads neither the server's configuration nor its database. Its
+    // failures are one line for people and scripts alike (no backtrace, whatever
+    // RUST_BACKTRACE says), and a non-zero exit.
+    if let Cmd::Auth(c) = cli.cmd {
+        if let Err(e) = auth::run(c, cli.json).await {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let file = config::FileConfig::load(cli.config.as_deref())?;
     let db_url = cli
@@ -137,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::LogoutDeliveries(args) => {
             logout_deliveries::run(&cmd::open_store(&db_url, true).await?, &args, json).await
         }
-        Cmd::Gateway(_) => Ok(()),
+        Cmd::Gateway(_) | Cmd::Auth(_) => Ok(()),
         Cmd::Keys(c) => {
             let master = config::master_key(&file, &db_url)?;
             let store = cmd::open_store(&db_url, true).await?;

@@ -1,4 +1,5 @@
-//! OAuth error codes (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 8707 §2; OIDC Core §3.1.2.6).
+//! OAuth error codes (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 8707 §2; RFC 8628 §3.5;
+//! OIDC Core §3.1.2.6).
 //!
 //! [`OAuthError`] is the one error value every endpoint returns; [`crate::wire`] turns it into a
 //! response. Descriptions are client-safe text from the RFC 6749 §5.2 character set.
@@ -45,7 +46,9 @@ macro_rules! error_codes {
 
 error_codes! {
     AccessDenied => "access_denied",
+    AuthorizationPending => "authorization_pending",
     ConsentRequired => "consent_required",
+    ExpiredToken => "expired_token",
     InsufficientScope => "insufficient_scope",
     InteractionRequired => "interaction_required",
     InvalidClient => "invalid_client",
@@ -58,6 +61,7 @@ error_codes! {
     RequestNotSupported => "request_not_supported",
     RequestUriNotSupported => "request_uri_not_supported",
     ServerError => "server_error",
+    SlowDown => "slow_down",
     TemporarilyUnavailable => "temporarily_unavailable",
     UnauthorizedClient => "unauthorized_client",
     UnsupportedGrantType => "unsupported_grant_type",

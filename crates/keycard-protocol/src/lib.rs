@@ -3,8 +3,8 @@
 //! The ground floor: the authorization server, the validation library, the gateway, the BFF
 //! and the CLI all speak through these types. Values ([`values`], [`secret`], [`time`]) are
 //! newtypes parsed once and carried end to end; requests are parsed and decided here
-//! ([`form`], [`authorize`], [`token`], [`client_auth`], [`pkce`], [`redirect`], [`policy`],
-//! [`issue`], [`bearer`]), and so is the client address behind trusted proxies
+//! ([`form`], [`authorize`], [`token`], [`device`], [`client_auth`], [`pkce`], [`redirect`],
+//! [`policy`], [`issue`], [`bearer`]), and so is the client address behind trusted proxies
 //! ([`forwarded`]); the wire documents are typed both ways ([`discovery`],
 //! [`token::TokenResponse`], [`introspect`], [`error::ErrorResponse`], [`claims`]); and
 //! [`wire`] is the one map from errors to responses.
@@ -33,6 +33,7 @@ pub mod redirect;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod introspect;
 pub mod issue;
@@ -41,6 +42,7 @@ pub mod token;
 
 pub mod wire;
 
+pub use device::UserCode;
 pub use error::{ErrorCode, ErrorResponse, OAuthError};
 pub use secret::{
     AuthorizationCode, BearerToken, ClientSecret, CsrfToken, DeviceCode, IdToken, RefreshToken,

@@ -19,23 +19,30 @@ pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
     RefreshToken,
+    /// The device authorization grant (RFC 8628 §3.4).
+    DeviceCode,
 }
 
 impl GrantType {
+    /// The registered name; `device_code` is also accepted for the device grant's URN
+    /// (RFC 8628 §7.2), so administrators need not type it.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "authorization_code" => Some(Self::AuthorizationCode),
             "client_credentials" => Some(Self::ClientCredentials),
             "refresh_token" => Some(Self::RefreshToken),
+            "device_code" | crate::device::GRANT_TYPE => Some(Self::DeviceCode),
             _ => None,
         }
     }
 
+    /// The registered name (RFC 6749 §4; RFC 8628 §7.2 for the device grant's URN).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => crate::device::GRANT_TYPE,
         }
     }
 }

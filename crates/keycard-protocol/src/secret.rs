@@ -64,6 +64,9 @@ pub mod kind {
         CsrfToken;
         /// A device code (RFC 8628 §3.2).
         DeviceCode;
+        /// A user code (RFC 8628 §3.2, §6.1): never made by [`super::Secret::from_random`],
+        /// only hashed (see `crate::device::UserCode`).
+        UserCode = 64;
         /// An access token as presented by a client (RFC 6750 §2.1); Keycard's are JWTs.
         BearerToken = 8 * 1024;
         /// An OpenID Connect id token as a compact JWT (OIDC Core §2).
@@ -159,7 +162,7 @@ pub struct SecretHash<K: SecretKind> {
 }
 
 impl<K: SecretKind> SecretHash<K> {
-    fn digest(input: &[u8]) -> Self {
+    pub(crate) fn digest(input: &[u8]) -> Self {
         let d = digest::digest(&digest::SHA256, input);
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(d.as_ref());

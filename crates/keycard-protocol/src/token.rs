@@ -1,4 +1,5 @@
-//! Token endpoint rules (RFC 6749 §4.1.3, §4.4, §5, §6; RFC 7636 §4.6; RFC 9700 §4.14).
+//! Token endpoint rules (RFC 6749 §4.1.3, §4.4, §5, §6; RFC 7636 §4.6; RFC 8628 §3.4;
+//! RFC 9700 §4.14).
 //!
 //! [`TokenRequest::parse`] types the grant; [`check_grant_allowed`], [`check_code`] and
 //! [`check_refresh`] decide whether this client may use the grant and redeem the stored code or
@@ -15,7 +16,7 @@ use crate::form::Params;
 use crate::pkce::{CodeChallenge, CodeVerifier};
 use crate::policy::{self, Client, GrantType};
 use crate::redirect::RedirectUri;
-use crate::secret::{AuthorizationCode, BearerToken, IdToken, RefreshToken};
+use crate::secret::{AuthorizationCode, BearerToken, DeviceCode, IdToken, RefreshToken};
 use crate::time::UnixTime;
 use crate::values::{Audience, ClientId, ScopeSet};
 
@@ -35,6 +36,8 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         target: Option<Audience>,
     },
+    /// RFC 8628 §3.4: a device polling with its device code.
+    DeviceCode { device_code: DeviceCode },
 }
 
 impl TokenRequest {
@@ -63,6 +66,10 @@ impl TokenRequest {
                 scope,
                 target: policy::target(params.get("resource"), params.get("audience"))?,
             }),
+            crate::device::GRANT_TYPE => Ok(TokenRequest::DeviceCode {
+                device_code: DeviceCode::parse(params.require("device_code")?)
+                    .map_err(|_| OAuthError::invalid_grant("malformed device_code"))?,
+            }),
             "password" | "implicit" => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "this grant type is not offered (OAuth 2.1 removed it)",
@@ -79,6 +86,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
             TokenRequest::RefreshToken { .. } => GrantType::RefreshToken,
             TokenRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+            TokenRequest::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -292,8 +300,30 @@ mod tests {
                 .code,
             ErrorCode::InvalidScope
         );
+        let device = TokenRequest::parse(&params(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=d",
+        ))
+        .unwrap();
+        assert_eq!(device.grant_type(), GrantType::DeviceCode);
+        assert_eq!(
+            TokenRequest::parse(&params(
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+            ))
+            .unwrap_err()
+            .code,
+            ErrorCode::InvalidRequest
+        );
         let mut public = confidential();
         public.secret_hash = None;
+        assert_eq!(
+            check_grant_allowed(&public, GrantType::DeviceCode)
+                .unwrap_err()
+                .code,
+            ErrorCode::UnauthorizedClient
+        );
+        public.grant_types.push(GrantType::DeviceCode);
+        assert!(check_grant_allowed(&public, GrantType::DeviceCode).is_ok());
+        public.grant_types.clear();
         assert_eq!(
             check_grant_allowed(&public, GrantType::ClientCredentials)
                 .unwrap_err()

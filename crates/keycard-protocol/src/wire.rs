@@ -26,7 +26,10 @@ pub fn json_body(e: &OAuthError) -> String {
 }
 
 /// Token, introspection and revocation endpoint errors (RFC 6749 §5.2).
-/// `invalid_client` answers 401 with a `WWW-Authenticate: Basic` challenge.
+/// `invalid_client` answers 401 with a `WWW-Authenticate: Basic` challenge. The device grant's
+/// polling answers (`authorization_pending`, `slow_down`, `expired_token`, and `access_denied`
+/// for a denied request) are 400 like every other token error (RFC 8628 §3.5): a polling
+/// client reads the code, not the status.
 pub fn token_error(e: &OAuthError) -> WireError {
     let status = match e.code {
         ErrorCode::InvalidClient => 401,
@@ -41,6 +44,9 @@ pub fn token_error(e: &OAuthError) -> WireError {
         | ErrorCode::UnsupportedResponseType
         | ErrorCode::UnsupportedTokenType
         | ErrorCode::AccessDenied
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::ExpiredToken
         | ErrorCode::ConsentRequired
         | ErrorCode::InteractionRequired
         | ErrorCode::LoginRequired
@@ -92,7 +98,12 @@ pub fn bearer_error(e: Option<&OAuthError>, realm: Option<&str>, scope: Option<&
         ErrorCode::InsufficientScope => 403,
         ErrorCode::ServerError => 500,
         ErrorCode::TemporarilyUnavailable => 503,
+        // The device grant's polling codes never come from a protected resource; were one to
+        // reach here, it is a bad request, not a bad token.
         ErrorCode::AccessDenied
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::ExpiredToken
         | ErrorCode::ConsentRequired
         | ErrorCode::InteractionRequired
         | ErrorCode::InvalidClient
@@ -195,6 +206,20 @@ mod tests {
             r#"{"error":"invalid_client","error_description":"nope"}"#
         );
         assert_eq!(token_error(&OAuthError::invalid_grant("x")).status, 400);
+    }
+
+    #[test]
+    fn rfc8628_s3_5_polling_errors_are_400_without_a_challenge() {
+        for code in [
+            ErrorCode::AuthorizationPending,
+            ErrorCode::SlowDown,
+            ErrorCode::ExpiredToken,
+            ErrorCode::AccessDenied,
+        ] {
+            let w = token_error(&OAuthError::bare(code));
+            assert_eq!((w.status, w.www_authenticate.as_deref()), (400, None));
+            assert_eq!(w.body, format!(r#"{{"error":"{}"}}"#, code.as_str()));
+        }
     }
 
     #[test]

@@ -51,6 +51,14 @@ pub(crate) fn redirect_303(to: &str) -> Response {
     r
 }
 
+/// Adds `Retry-After` (RFC 9110 §10.2.3) to a throttled answer.
+pub(crate) fn retry_after(mut r: Response, secs: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 /// Whether a form body is `application/x-www-form-urlencoded`.
 pub(crate) fn is_form(headers: &HeaderMap) -> bool {
     headers

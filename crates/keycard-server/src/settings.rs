@@ -35,6 +35,10 @@ pub struct Settings {
     pub session_ttl_secs: i64,
     /// How long a login/consent transaction may stay open.
     pub txn_ttl_secs: i64,
+    /// How long a device code and its user code live (RFC 8628 §3.2 `expires_in`).
+    pub device_code_ttl_secs: i64,
+    /// The polling interval devices are told to keep (RFC 8628 §3.2 `interval`).
+    pub device_poll_interval_secs: i64,
     /// How often signing keys are re-read from the store (rotation by another process).
     pub key_reload: Duration,
     /// How long clients and APIs are served from memory before being re-read.
@@ -59,6 +63,8 @@ impl Settings {
             code_ttl_secs: 60,
             session_ttl_secs: 24 * 3600,
             txn_ttl_secs: 600,
+            device_code_ttl_secs: 600,
+            device_poll_interval_secs: keycard_protocol::device::DEFAULT_INTERVAL,
             key_reload: Duration::from_secs(2),
             cache_ttl: Duration::from_secs(1),
             demo: false,

@@ -7,6 +7,7 @@ const PAGES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    ("device.html", include_str!("../templates/device.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     ("message.html", include_str!("../templates/message.html")),

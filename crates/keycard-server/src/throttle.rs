@@ -1,4 +1,5 @@
-//! Login throttling (ASVS 6.3.1; OWASP Authentication cheat sheet; NIST 800-63B §5.2.2).
+//! Login throttling (ASVS 6.3.1; OWASP Authentication cheat sheet; NIST 800-63B §5.2.2), and
+//! the throttle on user-code entry at `/device` (RFC 8628 §5.1; [`reserve_code_entry`]).
 //!
 //! Every attempt is reserved in the store, atomically, before any password hashing, against
 //! three counters; a locked attempt gets 429 with `Retry-After` and costs no hash:
@@ -89,6 +90,56 @@ pub(crate) async fn succeeded<S: Store>(
     ip: &IpAddr,
 ) -> Result<(), StoreError> {
     store.clear_login_failures(&pair_key(typed, ip)).await
+}
+
+fn code_entry_browser_policy(failures: i64) -> i64 {
+    backoff(failures, 5)
+}
+
+fn code_entry_address_policy(failures: i64) -> i64 {
+    backoff(failures, 20)
+}
+
+/// The counters a user-code entry on the verification page is reserved against (RFC 8628
+/// §5.1: user codes are short, so guessing is bounded here): this browser — its SSO session,
+/// or its CSRF cookie before it signs in — with 5 free wrong codes, and this address with 20.
+/// A right code is refunded ([`refund_code_entry`]), so only wrong ones count, and a right one
+/// never erases the wrong ones before it.
+fn code_entry_rules(browser: &str, ip: &IpAddr) -> [ThrottleRule; 2] {
+    [
+        ThrottleRule {
+            key: ThrottleKey::other('d', &format!("b {browser}")),
+            policy: code_entry_browser_policy,
+            only_if_failed: None,
+        },
+        ThrottleRule {
+            key: ThrottleKey::other('d', &format!("i {ip}")),
+            policy: code_entry_address_policy,
+            only_if_failed: None,
+        },
+    ]
+}
+
+/// Reserves one code entry; `Some(seconds)` when it must wait instead.
+pub(crate) async fn reserve_code_entry<S: Store>(
+    store: &S,
+    browser: &str,
+    ip: &IpAddr,
+    now: UnixTime,
+) -> Result<Option<i64>, StoreError> {
+    store
+        .reserve_login_attempt(&code_entry_rules(browser, ip), now)
+        .await
+}
+
+/// The code entered was a live one: it does not count.
+pub(crate) async fn refund_code_entry<S: Store>(
+    store: &S,
+    browser: &str,
+    ip: &IpAddr,
+) -> Result<(), StoreError> {
+    let keys = code_entry_rules(browser, ip).map(|r| r.key);
+    store.refund_login_attempt(&keys).await
 }
 
 #[cfg(test)]

@@ -78,6 +78,12 @@ delegate! {
     fn revocations_since(&self, since: u64, limit: u32) -> Result<RevocationLog>;
     fn reserve_login_attempt(&self, rules: &[ThrottleRule], now: UnixTime) -> Result<Option<i64>>;
     fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
+    fn refund_login_attempt(&self, keys: &[ThrottleKey]) -> Result<()>;
+    fn create_device_authorization(&self, d: &DeviceAuthorization) -> Result<()>;
+    fn device_authorization(&self, user_code: &SecretHash<kind::UserCode>, now: UnixTime) -> Result<Option<DeviceAuthorization>>;
+    fn decide_device_authorization(&self, user_code: &SecretHash<kind::UserCode>, decision: DeviceDecision<'_>, now: UnixTime) -> Result<bool>;
+    fn poll_device_code(&self, hash: &SecretHash<kind::DeviceCode>, client_id: &ClientId, now: UnixTime) -> Result<Option<DevicePoll>>;
+    fn redeem_device_code(&self, hash: &SecretHash<kind::DeviceCode>, refresh: Option<&NewRefreshToken>, access: &AccessTokenRecord) -> Result<Redeemed>;
     fn due_logout_deliveries(&self, now: UnixTime, limit: u32) -> Result<Vec<LogoutDelivery>>;
     fn claim_logout_delivery(&self, id: &str, now: UnixTime, lease_until: UnixTime) -> Result<bool>;
     fn finish_logout_delivery(&self, id: &str, outcome: &DeliveryOutcome) -> Result<()>;

@@ -67,6 +67,12 @@ const STEPS: &[Step] = &[
             "../../../migrations/postgres/0005_hardening_and_revocation_log.sql"
         ),
     },
+    Step {
+        version: 6,
+        description: "device_codes",
+        sqlite: include_str!("../../../migrations/sqlite/0006_device_codes.sql"),
+        postgres: include_str!("../../../migrations/postgres/0006_device_codes.sql"),
+    },
 ];
 
 /// Migration names (`NNNN_description`), as the embedded list knows them.

@@ -168,8 +168,10 @@ include!("common/single_use.rs");
 include!("common/revocations.rs");
 include!("common/throttle.rs");
 include!("common/purge.rs");
-include!("common/fixups.rs");
 include!("common/deliveries.rs");
+include!("common/device.rs");
+include!("common/keys.rs");
+include!("common/fixups.rs");
 
 #[cfg(test)]
 mod tests {

@@ -241,6 +241,46 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<RevocationLog>> + Send;
 
+    // Device authorizations (RFC 8628), shared by every node.
+    /// Stores a new device authorization; `Conflict` when another one holds its user code (the
+    /// caller draws a new one).
+    fn create_device_authorization(
+        &self,
+        d: &DeviceAuthorization,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The authorization with this user code, unless it has expired at `now`.
+    fn device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<DeviceAuthorization>>> + Send;
+    /// Records the user's answer, only while the authorization is pending and unexpired;
+    /// approving creates the grant in the same transaction (kept at least until the device code
+    /// expires, so the device can collect it). Returns whether the answer was recorded.
+    fn decide_device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        decision: DeviceDecision<'_>,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// One poll by `client_id`, judged by `keycard_protocol::device::poll` and recorded (last
+    /// poll, interval) in one transaction, so concurrent polls are judged one after the other
+    /// and a `slow_down` holds on every node. `None` for an unknown device code.
+    fn poll_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Option<DevicePoll>>> + Send;
+    /// Marks an approved device code redeemed, unless its grant was revoked, and writes what it
+    /// was exchanged for, once (one winner under concurrent polls).
+    fn redeem_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        refresh: Option<&NewRefreshToken>,
+        access: &AccessTokenRecord,
+    ) -> impl Future<Output = Result<Redeemed>> + Send;
+
     // Login throttling, shared by every node.
     /// Reserves one login attempt against every rule, atomically, before the password is
     /// checked: when an applicable rule is locked, answers the seconds to wait and counts
@@ -252,6 +292,11 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
     fn clear_login_failures(&self, key: &ThrottleKey) -> impl Future<Output = Result<()>> + Send;
+    /// Takes back one failure that [`Store::reserve_login_attempt`] counted on each key (an
+    /// attempt that turned out right, such as a valid user code), leaving earlier failures and
+    /// any lock in place.
+    fn refund_login_attempt(&self, keys: &[ThrottleKey])
+    -> impl Future<Output = Result<()>> + Send;
 
     // Back-channel logout deliveries.
     /// Undelivered deliveries whose next attempt is due, oldest first.

@@ -2,8 +2,11 @@
 
 use std::fmt;
 
+use std::net::IpAddr;
+
 use keycard_protocol::authorize::AuthorizeRequest;
 use keycard_protocol::claims::Profile;
+use keycard_protocol::device::{DeviceState, Poll};
 use keycard_protocol::pkce::CodeChallenge;
 use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::revocation::RevocationEvent;
@@ -356,4 +359,44 @@ pub enum DeliveryOutcome {
     GaveUp {
         error: String,
     },
+}
+
+/// A device authorization (RFC 8628 §3.1–§3.5) as stored: the device code and the user code
+/// appear only as hashes; what was asked, where it stands, and the poll state the interval is
+/// enforced by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub hash: SecretHash<kind::DeviceCode>,
+    pub user_code: SecretHash<kind::UserCode>,
+    pub client_id: ClientId,
+    /// The scope granted on approval, after policy.
+    pub scope: ScopeSet,
+    pub audience: Option<Audience>,
+    /// The address the device asked from, shown on the confirmation page (§5.4).
+    pub requested_from: Option<IpAddr>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// The interval the device must keep, in seconds (grown by each `slow_down`).
+    pub interval: i64,
+    pub last_poll_at: Option<UnixTime>,
+    pub state: DeviceState,
+    /// The grant made on approval.
+    pub grant_id: Option<GrantId>,
+}
+
+/// The user's answer on the verification page.
+#[derive(Clone, Copy, Debug)]
+pub enum DeviceDecision<'a> {
+    /// Approve: this grant is created with the answer, in the same transaction.
+    Approve(&'a Grant),
+    Deny,
+}
+
+/// One poll of a device code, as [`keycard_protocol::device::poll`] decided it in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevicePoll {
+    pub outcome: Poll,
+    /// The grant made on approval, if it is still stored: what an approved code's tokens are
+    /// issued from, and what a second redemption revokes.
+    pub grant: Option<Grant>,
 }

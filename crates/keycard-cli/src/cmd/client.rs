@@ -39,7 +39,7 @@ pub(crate) enum ClientCmd {
         public: bool,
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
-        /// authorization_code, refresh_token or client_credentials (repeatable).
+        /// authorization_code, refresh_token, client_credentials or device_code (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
         /// Allowed scopes, space separated.
@@ -138,6 +138,9 @@ pub(crate) async fn run<S: Store>(
             }
             if grant_types.contains(&GrantType::ClientCredentials) && public {
                 bail!("client_credentials needs a confidential client");
+            }
+            if grant_types == [GrantType::RefreshToken] {
+                bail!("refresh_token alone grants nothing: add authorization_code or device_code");
             }
             if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
                 bail!("the authorization_code grant needs at least one --redirect-uri");

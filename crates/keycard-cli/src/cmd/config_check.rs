@@ -26,6 +26,8 @@ pub(crate) fn run(db_url: &str, file: &config::FileConfig, args: &ServeArgs) -> 
             "issuer": s.issuer.as_str(), "signing_alg": s.signing_alg.as_str(),
             "access_token_ttl": s.access_token_ttl_secs,
             "refresh_token_ttl": s.refresh_token_ttl_secs, "session_ttl": s.session_ttl_secs,
+            "device_code_ttl": s.device_code_ttl_secs,
+            "device_poll_interval": s.device_poll_interval_secs,
             "grant_ttl": s.grant_ttl_secs,
             "key_rotation_days": s.key_rotation_secs.map_or(0, |secs| secs / 86_400),
             "master_key": "(redacted)", "master_key_file": config::master_key_path(file, db_url),

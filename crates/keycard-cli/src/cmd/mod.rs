@@ -15,6 +15,7 @@
 //! which the commands call in `keycard-protocol`, `keycard-server` and the store crates.
 
 pub(crate) mod api;
+pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod client;

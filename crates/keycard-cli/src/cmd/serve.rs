@@ -58,6 +58,12 @@ pub(crate) struct ServeArgs {
     /// A grant's absolute lifetime in seconds: refresh tokens rotate, never past it.
     #[arg(long, env = "KEYCARD_GRANT_TTL")]
     pub(crate) grant_ttl: Option<i64>,
+    /// How long a device code lives, in seconds (RFC 8628; default 600).
+    #[arg(long, env = "KEYCARD_DEVICE_CODE_TTL")]
+    pub(crate) device_code_ttl: Option<i64>,
+    /// The polling interval devices are told to keep, in seconds (1 to 60; default 5).
+    #[arg(long, env = "KEYCARD_DEVICE_POLL_INTERVAL")]
+    pub(crate) device_poll_interval: Option<i64>,
     /// Rotate the signing keys every this many days (0: only by `keycard keys rotate`).
     #[arg(long, env = "KEYCARD_KEY_ROTATION_DAYS")]
     pub(crate) key_rotation_days: Option<i64>,

@@ -141,7 +141,7 @@ fn authorize_url(
 }
 
 /// Polls until the browser is at a URL starting with `prefix`.
-async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
+pub(crate) async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
     let deadline = Instant::now() + WAIT;
     loop {
         let u = b.current_url().await.expect("current url");
@@ -160,7 +160,7 @@ async fn wait_for_url(b: &Client, prefix: &str, kc: &Keycard) -> url::Url {
 }
 
 /// Polls until `css` is on the page.
-async fn wait_for(b: &Client, css: &str, kc: &Keycard) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(b: &Client, css: &str, kc: &Keycard) -> fantoccini::elements::Element {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(e) = b.find(Locator::Css(css)).await {

@@ -1,5 +1,6 @@
 //! End-to-end tests of the real `keycard` binary: a third-party OIDC library against it
-//! (`interop`), real Chromium through the login and consent pages (`browser`), and the
+//! (`interop`), real Chromium through the login and consent pages (`browser`), `keycard auth`
+//! against `keycard serve` and node-oidc-provider (`auth`, `auth_interop`), and the
 //! README's `keycard demo` quick start (`readme`), `keycard backup` (`backup`), the listener's
 //! connection limits, trusted proxies and metrics listener (`limits`), file modes and
 //! `config-check` redaction (`files`), what the admin commands revoke in a running server
@@ -11,6 +12,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
+mod auth;
+mod auth_interop;
 mod backup;
 mod browser;
 mod demo;

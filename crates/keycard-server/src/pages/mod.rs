@@ -1,11 +1,13 @@
-//! What the HTML pages (authorize, login, consent, logout) share: one error type with one
-//! render map ([`PageError::render`]), the cookies they set, and the transaction form
-//! ([`txn::TxnForm`]) every form post starts from.
+//! What the HTML pages (authorize, login, consent, logout, device) share: one error type with
+//! one render map ([`PageError::render`]), the cookies they set, the scope list they show, the
+//! transaction form ([`txn::TxnForm`]) every form post starts from, and password sign-in
+//! ([`signin`]).
 //!
 //! The errors of the authorization endpoint keep RFC 6749 §4.1.2.1's two channels: what may not
 //! be redirected (an untrusted client or redirect URI) is shown on Keycard's page, everything
 //! else goes back to the client as a 303 with `error`, `state` and `iss` (RFC 9207).
 
+pub(crate) mod signin;
 pub(crate) mod txn;
 
 use axum::http::StatusCode;
@@ -13,7 +15,7 @@ use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use keycard_protocol::authorize::AuthorizeError;
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{OAuthError, State, wire};
+use keycard_protocol::{OAuthError, ScopeSet, State, wire};
 use keycard_store::{Store, StoreError};
 use serde_json::json;
 
@@ -180,6 +182,21 @@ fn error_page<S: Store>(
 /// A page handler's outcome, rendered.
 pub(crate) fn respond<S: Store>(app: &App<S>, r: Result<Response, PageError>) -> Response {
     r.unwrap_or_else(|e| e.render(app))
+}
+
+/// The scopes a consent or device confirmation page lists, each with what it means to a person.
+pub(crate) fn scope_list(scope: &ScopeSet) -> Vec<serde_json::Value> {
+    let describe = |s: &str| match s {
+        "openid" => "Sign you in with your Keycard identity",
+        "profile" => "Your name and picture",
+        "email" => "Your email address",
+        "offline_access" => "Stay signed in (refresh tokens)",
+        _ => "",
+    };
+    scope
+        .iter()
+        .map(|s| json!({ "name": s.as_str(), "description": describe(s.as_str()) }))
+        .collect()
 }
 
 /// One of our cookies: HttpOnly, SameSite=Lax (the login must survive the cross-site

@@ -18,7 +18,9 @@ use keycard_protocol::policy::Client;
 use keycard_protocol::{CsrfToken, TransactionId};
 use keycard_store::{AuthTxn, Store};
 
-use super::{CSRF_COOKIE, PageError};
+use keycard_os::new_secret;
+
+use super::{CSRF_COOKIE, PageError, cookie};
 use crate::app::App;
 
 /// A transaction in flight: its handle (for page URLs) and its stored state.
@@ -32,6 +34,36 @@ pub(crate) struct Txn {
 pub(crate) fn csrf_cookie<S: Store>(app: &App<S>, jar: &CookieJar) -> Option<CsrfToken> {
     jar.get(&app.settings.cookie_name(CSRF_COOKIE))
         .and_then(|c| CsrfToken::parse(c.value()).ok())
+}
+
+/// This browser's CSRF token, or a fresh one set as its cookie, for a form that is not tied to
+/// a transaction (logout, the device page).
+pub(crate) fn csrf_or_new<S: Store>(app: &App<S>, jar: CookieJar) -> (CookieJar, CsrfToken) {
+    match csrf_cookie(app, &jar) {
+        Some(v) => (jar, v),
+        None => {
+            let v: CsrfToken = new_secret();
+            (jar.add(cookie(app, CSRF_COOKIE, v.secret().to_owned())), v)
+        }
+    }
+}
+
+/// Checks a form that is not tied to a transaction: posted from our own pages, with the
+/// browser's CSRF cookie repeated in the `csrf` field. Returns the token.
+pub(crate) fn checked_csrf<S: Store>(
+    app: &App<S>,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<CsrfToken, PageError> {
+    if !same_origin(app, headers) {
+        return Err(PageError::CrossSite);
+    }
+    let form = params.get("csrf").and_then(|f| CsrfToken::parse(f).ok());
+    match (csrf_cookie(app, jar), form) {
+        (Some(c), Some(f)) if c.matches(&f) => Ok(c),
+        _ => Err(PageError::FormExpired),
+    }
 }
 
 /// Loads the transaction named by the `txn` parameter; with `csrf`, the form's token must equal

@@ -16,17 +16,7 @@ use crate::app::App;
 use crate::flow::{Step, current_session, proceed};
 use crate::http::{ClientIp, html, redirect_303};
 use crate::pages::txn::{self, TxnForm, csrf_cookie};
-use crate::pages::{PageError, respond};
-
-fn describe(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "Sign you in with your Keycard identity",
-        "profile" => "Your name and picture",
-        "email" => "Your email address",
-        "offline_access" => "Stay signed in (refresh tokens)",
-        _ => "",
-    }
-}
+use crate::pages::{PageError, respond, scope_list};
 
 pub(crate) async fn consent_get<S: Store>(
     State(app): State<Arc<App<S>>>,
@@ -40,13 +30,7 @@ pub(crate) async fn consent_get<S: Store>(
         let Some((_, user)) = current_session(&app, &jar).await? else {
             return Ok(redirect_303(&format!("/login?txn={}", t.handle.secret())));
         };
-        let scopes: Vec<_> = t
-            .stored
-            .request
-            .scope
-            .iter()
-            .map(|s| json!({ "name": s.as_str(), "description": describe(s.as_str()) }))
-            .collect();
+        let scopes = scope_list(&t.stored.request.scope);
         let csrf = csrf_cookie(&app, &jar)
             .map(|c| c.secret().to_owned())
             .unwrap_or_default();

@@ -1,4 +1,4 @@
-//! Discovery (RFC 8414 §2, §3; OpenID Connect Discovery §3) and JWKS (RFC 7517 §5).
+//! Discovery (RFC 8414 §2, §3; OpenID Connect Discovery §3; RFC 8628 §4) and JWKS (RFC 7517 §5).
 //! Both are precomputed bytes; the JWKS changes only when keys rotate.
 
 use std::sync::Arc;
@@ -38,7 +38,12 @@ pub(crate) fn document(s: &Settings, alg: Alg) -> Bytes {
         scopes_supported: list(keycard_protocol::OIDC_SCOPES),
         response_types_supported: list(&["code"]),
         response_modes_supported: list(&["query"]),
-        grant_types_supported: list(&["authorization_code", "refresh_token", "client_credentials"]),
+        grant_types_supported: list(&[
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            keycard_protocol::device::GRANT_TYPE,
+        ]),
         subject_types_supported: list(&["public"]),
         id_token_signing_alg_values_supported: list(&[alg.as_str()]),
         token_endpoint_auth_methods_supported: list(&[
@@ -71,10 +76,10 @@ pub(crate) fn document(s: &Settings, alg: Alg) -> Bytes {
         request_uri_parameter_supported: Some(false),
         claims_parameter_supported: Some(false),
         end_session_endpoint: Some(iss.endpoint("/logout")),
+        device_authorization_endpoint: Some(iss.endpoint("/device_authorization")),
         backchannel_logout_supported: Some(true),
         backchannel_logout_session_supported: Some(true),
         keycard_revocation_feed_endpoint: Some(iss.endpoint("/revocations")),
-        ..ProviderMetadata::default()
     };
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }

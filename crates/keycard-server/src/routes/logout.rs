@@ -17,19 +17,18 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use keycard_os::new_secret;
 use keycard_protocol::form::Params;
 use keycard_protocol::policy::Client;
 use keycard_protocol::redirect::RedirectUri;
-use keycard_protocol::{ClientId, CsrfToken, OAuthError, SessionToken};
+use keycard_protocol::{ClientId, OAuthError, SessionToken};
 use keycard_store::Store;
 use serde_json::json;
 
 use crate::app::App;
 use crate::flow::current_session;
 use crate::http::{html, is_form, redirect_303};
-use crate::pages::txn::{csrf_cookie, same_origin};
-use crate::pages::{CSRF_COOKIE, PageError, SESSION_COOKIE, cookie, respond};
+use crate::pages::txn::{checked_csrf, csrf_or_new};
+use crate::pages::{PageError, SESSION_COOKIE, cookie, respond};
 
 pub(crate) async fn logout_get<S: Store>(
     State(app): State<Arc<App<S>>>,
@@ -165,14 +164,8 @@ async fn confirmed<S: Store>(
     headers: &HeaderMap,
     p: &Params,
 ) -> Result<Response, PageError> {
-    let form = p.get("csrf").and_then(|f| CsrfToken::parse(f).ok());
-    let csrf_ok = match (csrf_cookie(app, &jar), form) {
-        (Some(c), Some(f)) => c.matches(&f),
-        _ => false,
-    };
-    if !same_origin(app, headers) || !csrf_ok {
-        return Err(PageError::FormExpired);
-    }
+    // A cross-site post is refused as an expired form, as it always was here.
+    checked_csrf(app, &jar, headers, p).map_err(|_| PageError::FormExpired)?;
     let jar = end_current(app, jar).await?;
     Ok((jar, signed_out(app)).into_response())
 }
@@ -191,13 +184,7 @@ async fn end_current<S: Store>(app: &App<S>, jar: CookieJar) -> Result<CookieJar
 }
 
 fn confirmation<S: Store>(app: &App<S>, jar: CookieJar, client: Option<&Client>) -> Response {
-    let (jar, csrf) = match csrf_cookie(app, &jar) {
-        Some(v) => (jar, v),
-        None => {
-            let v: CsrfToken = new_secret();
-            (jar.add(cookie(app, CSRF_COOKIE, v.secret().to_owned())), v)
-        }
-    };
+    let (jar, csrf) = csrf_or_new(app, jar);
     let page = app.templates.render(
         "logout.html",
         json!({ "csrf": csrf.secret(), "client_name": client.map(|c| c.name.as_str()) }),

@@ -6,6 +6,8 @@
 pub(crate) mod authorize;
 pub(crate) mod consent;
 pub(crate) mod demo;
+pub(crate) mod device;
+pub(crate) mod device_authorization;
 pub(crate) mod discovery;
 pub(crate) mod health;
 pub(crate) mod introspect;
@@ -80,6 +82,15 @@ pub fn router<S: Store>(app: Arc<App<S>>) -> Router {
         .route(
             "/token",
             post(token::token_post::<S>).fallback(token::method_not_allowed),
+        )
+        .route(
+            "/device_authorization",
+            post(device_authorization::device_authorization_post::<S>)
+                .fallback(token::method_not_allowed),
+        )
+        .route(
+            "/device",
+            get(device::device_get::<S>).post(device::device_post::<S>),
         )
         .route(
             "/introspect",

@@ -1,4 +1,5 @@
-//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §5, §6; RFC 9068; OIDC Core §3.1.3).
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §5, §6; RFC 8628 §3.4, §3.5; RFC 9068;
+//! OIDC Core §3.1.3).
 //!
 //! Shape of each grant: parse (protocol) → authenticate the client (constant time) → load the
 //! code or refresh token → check (protocol) → decide what to issue (`keycard_protocol::issue`)
@@ -14,14 +15,15 @@ use axum::response::Response;
 use keycard_jose::{SigningKey, TokenTyp};
 use keycard_os::{new_id, new_secret};
 use keycard_protocol::claims::{self, AccessTokenClaims, IdTokenClaims, Profile};
+use keycard_protocol::device::Poll;
 use keycard_protocol::issue::{self, GrantFacts, UserTokenRequest};
 use keycard_protocol::pkce::CodeVerifier;
 use keycard_protocol::policy::{self, Client, Flow};
 use keycard_protocol::redirect::RedirectUri;
 use keycard_protocol::token::{self, StoredCode, TokenRequest, TokenResponse, TokenType};
 use keycard_protocol::{
-    Audience, AuthorizationCode, BearerToken, GrantId, IdToken, Jti, OAuthError, RefreshToken,
-    ScopeSet, UserId, wire,
+    Audience, AuthorizationCode, BearerToken, DeviceCode, GrantId, IdToken, Jti, OAuthError,
+    RefreshToken, ScopeSet, UserId, wire,
 };
 use keycard_store::{AccessTokenRecord, Grant, NewRefreshToken, Redeemed, Store, User};
 use keycard_validate::wire_response;
@@ -79,6 +81,9 @@ pub(crate) async fn token_post<S: Store>(
         TokenRequest::ClientCredentials { scope, target } => {
             client_credentials(&app, &client, scope.as_ref(), target.as_ref()).await?
         }
+        TokenRequest::DeviceCode { device_code } => {
+            device_grant(&app, &client, &device_code).await?
+        }
     };
     Ok(no_store_json(&resp))
 }
@@ -133,6 +138,47 @@ async fn code_grant<S: Store>(
         }
     }
     crate::metrics::token_issued("authorization_code");
+    Ok(issued.response)
+}
+
+/// RFC 8628 §3.4, §3.5: the store judges and records the poll in one step (pending,
+/// `slow_down`, denied, expired); an approved code's tokens are signed, then redeemed once with
+/// the refresh token. A second redemption is treated like a reused code: the grant is revoked.
+async fn device_grant<S: Store>(
+    app: &App<S>,
+    client: &Client,
+    code: &DeviceCode,
+) -> Result<TokenResponse> {
+    let hash = code.hash();
+    let poll = app
+        .store
+        .poll_device_code(&hash, &client.id, app.now())
+        .await?
+        .ok_or_else(|| bad(OAuthError::invalid_grant("unknown device code")))?;
+    if poll.outcome == Poll::AlreadyRedeemed
+        && let Some(g) = &poll.grant
+    {
+        reuse_detected(app, &g.id, "device code").await?;
+    }
+    if let Some(e) = poll.outcome.error() {
+        return Err(bad(e));
+    }
+    let grant = poll
+        .grant
+        .ok_or_else(|| ServerError::Internal("an approved device code without a grant".into()))?;
+    let user = active_user(app, &grant.user_id).await?;
+    let profile = user.profile();
+    let scope = &grant.scope;
+    let issued = issue_user_tokens(app, client, &grant, scope, scope, Some(&profile)).await?;
+    match app
+        .store
+        .redeem_device_code(&hash, issued.refresh.as_ref(), &issued.record)
+        .await?
+    {
+        Redeemed::Won => {}
+        Redeemed::AlreadyUsed => reuse_detected(app, &grant.id, "device code").await?,
+    }
+    crate::metrics::token_issued("device_code");
     Ok(issued.response)
 }
 

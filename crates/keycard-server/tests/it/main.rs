@@ -15,3 +15,4 @@ mod rfc6749_token;
 mod rfc7009_revoke;
 mod rfc7662_introspect;
 mod rfc8414_metadata;
+mod rfc8628_device;

@@ -1,6 +1,6 @@
 // The janitor's sweep for both SQL backends: expired codes, refresh tokens, sessions,
-// transactions, revocation events past their horizon, old logout deliveries, orphaned grants,
-// stale login counters and retired keys, each in bounded batches so no write transaction is
+// transactions, device codes, revocation events past their horizon, old logout deliveries,
+// orphaned grants, stale login counters and retired keys, each in bounded batches so no write transaction is
 // long. Each backend module `include!`s this file.
 //
 // Entry point: `SqlStore::purge` (the `Store::purge_expired` operation).
@@ -17,6 +17,7 @@ impl SqlStore {
             ("refresh_tokens", "hash"),
             ("sessions", "id_hash"),
             ("auth_txns", "id_hash"),
+            ("device_codes", "hash"),
         ] {
             // Bounded batches keep each write transaction short.
             loop {

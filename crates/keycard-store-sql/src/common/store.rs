@@ -10,8 +10,9 @@
 // Invariant: every multi-statement operation is one transaction on the writer, except the
 // janitor's `purge_expired`, whose bounded batches are separate writes to keep each one short.
 //
-// Not here: row mapping (`rows.rs`), the redemption statements (`single_use.rs`), and the
-// back-channel logout outbox and expired-session endings (`deliveries.rs`).
+// Not here: row mapping (`rows.rs`), the redemption statements (`single_use.rs`), the
+// back-channel logout outbox and expired-session endings (`deliveries.rs`), and the device
+// grant's operations (`device.rs`).
 
 /// The id of the user with this (folded) username; `NotFound` when there is none.
 async fn user_id_for(conn: &mut DbConn, username: &Username) -> Result<String> {
@@ -337,71 +338,11 @@ impl Store for SqlStore {
         due_after: Option<i64>,
         r: Revocation,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        // The conditional update decides: of several nodes rotating on a schedule, the first to
-        // commit retires the active key, and the others find it no longer due.
-        let retired = sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retire_until = $1 \
-             WHERE state = 'active' AND ($2 IS NULL OR COALESCE(activated_at, created_at) <= $3)",
-        )
-        .bind(retire_until.secs())
-        .bind(due_after)
-        .bind(r.at.secs() - due_after.unwrap_or(0))
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if retired == 0 && due_after.is_some() {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE state = 'next'",
-        )
-        .bind(r.at.secs())
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        insert_next_key(&mut tx, new_next).await?;
-        log_revocation(&mut tx, r, "jwks", new_next.kid.as_str()).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(true)
+        self.keys_rotate(new_next, retire_until, due_after, r).await
     }
 
     async fn revoke_key(&self, kid: &Kid, replacement: &StoredKey, r: Revocation) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM signing_keys WHERE kid = $1")
-                .bind(kid.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        let state = state.ok_or(StoreError::NotFound)?;
-        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
-            .bind(kid.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        match KeyState::parse(&state) {
-            Some(KeyState::Active) => {
-                sqlx::query(
-                    "UPDATE signing_keys SET state = 'active', activated_at = $1 \
-                     WHERE state = 'next'",
-                )
-                .bind(r.at.secs())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                insert_next_key(&mut tx, replacement).await?;
-            }
-            Some(KeyState::Next) => insert_next_key(&mut tx, replacement).await?,
-            Some(KeyState::Retired) => {}
-            None => return Err(corrupt("key state")),
-        }
-        log_revocation(&mut tx, r, "kid", kid.as_str()).await?;
-        if state != "retired" {
-            log_revocation(&mut tx, r, "jwks", replacement.kid.as_str()).await?;
-        }
-        tx.commit().await.map_err(unavailable)
+        self.keys_revoke(kid, replacement, r).await
     }
 
     async fn create_session(&self, s: &Session) -> Result<()> {
@@ -728,6 +669,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn refund_login_attempt(&self, keys: &[ThrottleKey]) -> Result<()> {
+        self.refund_attempt(keys).await
+    }
+
     async fn due_logout_deliveries(
         &self,
         now: UnixTime,
@@ -751,6 +696,45 @@ impl Store for SqlStore {
 
     async fn list_logout_deliveries(&self, limit: u32) -> Result<Vec<LogoutDelivery>> {
         self.deliveries_list(limit).await
+    }
+
+    async fn create_device_authorization(&self, d: &DeviceAuthorization) -> Result<()> {
+        self.device_create(d).await
+    }
+
+    async fn device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>> {
+        self.device_by_user_code(user_code, now).await
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &SecretHash<kind::UserCode>,
+        decision: DeviceDecision<'_>,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.device_decide(user_code, decision, now).await
+    }
+
+    async fn poll_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        client_id: &ClientId,
+        now: UnixTime,
+    ) -> Result<Option<DevicePoll>> {
+        self.device_poll(hash, client_id, now).await
+    }
+
+    async fn redeem_device_code(
+        &self,
+        hash: &SecretHash<kind::DeviceCode>,
+        refresh: Option<&NewRefreshToken>,
+        access: &AccessTokenRecord,
+    ) -> Result<Redeemed> {
+        self.device_redeem(hash, refresh, access).await
     }
 
     async fn purge_expired(&self, now: UnixTime) -> Result<u64> {

@@ -68,3 +68,20 @@ async fn reserve_attempt(
     }
     Ok(None)
 }
+
+impl SqlStore {
+    /// Takes back one counted failure per key, never below zero; the lock a reservation set
+    /// stays (it expires by itself, and earlier failures may have earned it).
+    async fn refund_attempt(&self, keys: &[ThrottleKey]) -> Result<()> {
+        for key in keys {
+            sqlx::query(
+                "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+            )
+            .bind(key.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}

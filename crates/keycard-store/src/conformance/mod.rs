@@ -17,10 +17,12 @@ use keycard_protocol::{
 use crate::*;
 
 mod accounts;
+mod device;
 mod revocations;
 mod tokens;
 
 pub use accounts::*;
+pub use device::*;
 pub use revocations::*;
 pub use tokens::*;
 
@@ -49,7 +51,11 @@ macro_rules! store_conformance_tests {
             client_ids_never_equal_user_ids,
             consent_is_remembered_per_api,
             scheduled_rotation_has_one_winner_and_revoked_keys_go_at_once,
-            grants_keep_their_absolute_end
+            grants_keep_their_absolute_end,
+            device_polls_are_judged_and_recorded_one_at_a_time,
+            device_code_is_redeemed_once_under_16_concurrent_polls,
+            device_answers_count_once_and_only_while_pending,
+            refunded_login_attempts_no_longer_count
         );
     };
     (@each $ctor:path, $($name:ident),*) => {
