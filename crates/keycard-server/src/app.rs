@@ -129,6 +129,12 @@ impl<S: Store> App<S> {
         }
     }
 
+    /// The server is shutting down: long-lived answers (the revocation feed's streams) end,
+    /// so the listener's graceful shutdown only waits for ordinary requests.
+    pub fn begin_shutdown(&self) {
+        self.feed.close();
+    }
+
     /// Whether `ip` may start another login transaction now.
     pub(crate) fn may_start_txn(&self, ip: IpAddr) -> bool {
         self.txn_limiter.check_key(&ip).is_ok()

@@ -29,6 +29,10 @@ pub(crate) struct FeedHub {
     tx: broadcast::Sender<Arc<RevocationEvent>>,
     /// The highest sequence number handed to the streams.
     seen: AtomicU64,
+    /// Set when the server begins to shut down: every stream then ends, so a graceful
+    /// shutdown does not wait for subscribers that would never leave on their own (they
+    /// reconnect, with `Last-Event-ID`, to another node or to this one once it is back).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl FeedHub {
@@ -36,7 +40,18 @@ impl FeedHub {
         FeedHub {
             tx: broadcast::channel(BACKLOG).0,
             seen: AtomicU64::new(0),
+            closing: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Ends every stream, now and from now on.
+    pub(crate) fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// What a stream watches to end when the server shuts down.
+    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// A receiver of the events after [`FeedHub::seen`] (read after subscribing, so nothing

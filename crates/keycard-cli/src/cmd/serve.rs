@@ -155,8 +155,10 @@ async fn run_server<S: Store>(
         options,
     } = listeners;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let closing = app.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
+        closing.begin_shutdown();
         let _ = stop.send(true);
     });
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -102,6 +102,8 @@ struct StreamState<S: Store> {
     /// The hub had reached this when the stream subscribed: the store holds everything up to
     /// it, the hub everything after.
     caught_up_to: u64,
+    /// Set when the server shuts down; the stream then ends.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn stream_from<S: Store>(
@@ -115,12 +117,14 @@ async fn stream_from<S: Store>(
         return Ok(gone);
     }
     let keep_alive = app.settings.feed_keep_alive;
+    let closing = app.feed.closing();
     let state = StreamState {
         app,
         rx,
         sent: start,
         backlog: log.events.into_iter(),
         caught_up_to: hub_seen,
+        closing,
     };
     let events = stream::unfold(state, next_event);
     let mut r = Sse::new(events)
@@ -161,7 +165,11 @@ async fn next_event<S: Store>(
             st.backlog = log.events.into_iter();
             continue;
         }
-        match st.rx.recv().await {
+        let next = tokio::select! {
+            r = st.rx.recv() => r,
+            _ = st.closing.wait_for(|c| *c) => return None,
+        };
+        match next {
             Ok(e) if e.seq <= st.sent => continue,
             Ok(e) => {
                 st.sent = e.seq;

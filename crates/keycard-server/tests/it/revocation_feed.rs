@@ -295,3 +295,24 @@ async fn feed_spec_a_resume_point_in_a_dropped_range_gets_410_resync_required() 
     assert_eq!(status, 200);
     assert_eq!(j["events"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn feed_spec_streams_end_when_the_server_shuts_down() {
+    let f = fixture().await;
+    let mut live = f.stream(None).await;
+    f.s.app.begin_shutdown();
+    // The stream ends (the consumer reconnects elsewhere with Last-Event-ID), so a graceful
+    // shutdown need not wait for it.
+    let end = tokio::time::timeout(Duration::from_secs(5), live.r.chunk())
+        .await
+        .expect("the stream ends within 5 s")
+        .unwrap();
+    assert_eq!(end, None);
+    // New streams end at once too.
+    let mut late = f.stream(None).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), late.r.chunk())
+        .await
+        .expect("a new stream ends too")
+        .unwrap();
+    assert_eq!(end, None);
+}

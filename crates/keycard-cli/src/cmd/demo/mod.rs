@@ -139,6 +139,7 @@ pub(crate) async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    let closing = app.clone();
     let mut tasks = vec![tokio::spawn(keycard_serve::serve(
         as_listener,
         keycard_server::router(app),
@@ -187,8 +188,10 @@ pub(crate) async fn run(
     )?;
     shutdown_signal().await;
     tracing::info!("stopping the demo");
-    let _ = stop.send(true);
+    // The gateway goes first (it holds a feed stream open), then every listener drains.
     gateway_task.abort();
+    closing.begin_shutdown();
+    let _ = stop.send(true);
     for t in tasks {
         let _ = t.await;
     }
