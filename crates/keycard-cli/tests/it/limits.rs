@@ -187,11 +187,31 @@ async fn a_flood_of_idle_sockets_from_one_peer_does_not_stop_healthz_for_others(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_total_cap_are_refused_at_once_and_accepting_goes_on() {
     let kc = serve_with(&["--max-connections", "8"]).await;
+    // Fill the cap with connections the server has answered on (so it counts them, however
+    // loaded the machine is). A connection it closes instead was over the cap because one it
+    // still counts is on its way out (the harness's readiness probe): try again shortly.
     let mut held = Vec::new();
-    for _ in 0..8 {
-        held.push(connect_from("127.0.0.1", &kc).await);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while held.len() < 8 {
+        assert!(
+            Instant::now() < deadline,
+            "could not hold 8 connections in 10 s"
+        );
+        let mut c = connect_from("127.0.0.1", &kc).await;
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("an answer or a close within 10 s")
+            .unwrap_or(0);
+        if buf[..n].starts_with(b"HTTP/1.1 200") {
+            held.push(c);
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut surplus = connect_from("127.0.0.2", &kc).await;
     let (got, after) = read_to_close(&mut surplus, Duration::from_secs(2)).await;
     assert_eq!(got, "", "refused without an answer");

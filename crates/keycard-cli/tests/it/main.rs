@@ -179,7 +179,12 @@ impl Keycard {
     }
 
     async fn wait_ready(&mut self) {
-        let http = http();
+        // No pooled connection is left behind: tests of the connection caps count from zero.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("reqwest client");
         let url = format!("{}/readyz", self.base);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
