@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for e in &events {
-        let _ = RevocationEvent::parse(e.data.as_bytes());
+        let _ = RevocationEvent::from_json(e.data.as_bytes());
     }
 });

@@ -89,7 +89,7 @@ impl<S: Store> App<S> {
             templates: Templates::new().map_err(StartError::Templates)?,
             discovery,
             txn_limiter: RateLimiter::keyed(txn_quota(settings.txn_per_minute)),
-            feed: FeedHub::new(),
+            feed: FeedHub::new(settings.feed_poll),
             clients: TtlCache::new(settings.cache_ttl, 10_000),
             apis: TtlCache::new(settings.cache_ttl, 10_000),
             settings,
@@ -107,6 +107,17 @@ impl<S: Store> App<S> {
             at,
             until: at.plus(self.settings.max_jwt_ttl()),
         }
+    }
+
+    /// Runs a store call that revokes something, then tells this node's introspection cache
+    /// (`verified`), which must not answer from before it.
+    pub(crate) async fn revoking<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let out = write.await;
+        self.feed.wrote();
+        out
     }
 
     /// Rotates the signing keys when the active one has signed for `period`; of several
@@ -205,7 +216,10 @@ pub fn spawn_background<S: Store>(app: &Arc<App<S>>) {
             a.txn_limiter.retain_recent();
             // A session that ran out ends as a logout does (back-channel logouts, the feed's
             // `sid` event) before the sweep deletes what is left.
-            match a.store.end_expired_sessions(a.revocation(), 500).await {
+            match a
+                .revoking(a.store.end_expired_sessions(a.revocation(), 500))
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired sessions ended"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "ending expired sessions failed"),

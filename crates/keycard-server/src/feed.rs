@@ -9,16 +9,21 @@
 //! SQLite and PostgreSQL, needs no LISTEN/NOTIFY, and bounds how late another node's
 //! revocation reaches this node's streams.
 //!
+//! The hub also gives introspection its [`Stamp`] (`verified`): what the log and this node had
+//! revoked, or nothing when the poller has not read the log within `4 × feed_poll`.
+//!
 //! Not here: who may read the feed and the wire format (`routes::revocations`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use keycard_protocol::revocation::RevocationEvent;
 use keycard_store::Store;
 use tokio::sync::broadcast;
 
 use crate::app::App;
+use crate::verified::Stamp;
 
 /// How many events a slow stream may fall behind before it re-reads the store.
 const BACKLOG: usize = 4096;
@@ -33,15 +38,42 @@ pub(crate) struct FeedHub {
     /// shutdown does not wait for subscribers that would never leave on their own (they
     /// reconnect, with `Last-Event-ID`, to another node or to this one once it is back).
     closing: tokio::sync::watch::Sender<bool>,
+    /// How many revocations this node has written (see [`FeedHub::wrote`]).
+    local: AtomicU64,
+    /// When the poller last read the log successfully.
+    last_read: Mutex<Option<Instant>>,
+    /// How old that read may be for [`FeedHub::stamp`] to vouch for the view.
+    fresh_for: Duration,
 }
 
 impl FeedHub {
-    pub(crate) fn new() -> FeedHub {
+    pub(crate) fn new(poll: Duration) -> FeedHub {
         FeedHub {
             tx: broadcast::channel(BACKLOG).0,
             seen: AtomicU64::new(0),
             closing: tokio::sync::watch::channel(false).0,
+            local: AtomicU64::new(0),
+            last_read: Mutex::new(None),
+            fresh_for: poll.saturating_mul(4),
         }
+    }
+
+    /// Called after every revocation this node writes (whether or not the write reported
+    /// success: it may have committed), so its own introspection answers change at once
+    /// rather than at the next poll.
+    pub(crate) fn wrote(&self) {
+        self.local.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What has been revoked, as far as this node knows; `None` when the poller's last
+    /// successful read of the log is too old to vouch for it.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        let stamp = Stamp {
+            seen: self.seen.load(Ordering::Acquire),
+            local: self.local.load(Ordering::Acquire),
+        };
+        let last = *self.last_read.lock().ok()?;
+        (last?.elapsed() < self.fresh_for).then_some(stamp)
     }
 
     /// Ends every stream, now and from now on.
@@ -88,13 +120,16 @@ impl FeedHub {
                 if !started {
                     started = true;
                     hub.seen.store(page.last, Ordering::Release);
-                    continue;
+                } else {
+                    for e in page.events {
+                        let seq = e.seq;
+                        // No receiver is not an error: nobody is streaming right now.
+                        let _ = hub.tx.send(Arc::new(e));
+                        hub.seen.store(seq, Ordering::Release);
+                    }
                 }
-                for e in page.events {
-                    let seq = e.seq;
-                    // No receiver is not an error: nobody is streaming right now.
-                    let _ = hub.tx.send(Arc::new(e));
-                    hub.seen.store(seq, Ordering::Release);
+                if let Ok(mut last) = hub.last_read.lock() {
+                    *last = Some(Instant::now());
                 }
             }
         });

@@ -27,6 +27,9 @@ pub(crate) struct KeySet {
     pub(crate) verifier: keycard_validate::LocalVerifier,
     /// Since when the active key signs (scheduled rotation counts from here).
     pub(crate) active_since: UnixTime,
+    /// Tokens these keys verified that introspection found unrevoked (`verified`); a reload
+    /// starts afresh with the new set.
+    pub(crate) verified: crate::verified::VerifiedTokens,
     fingerprint: Vec<(Kid, KeyState)>,
 }
 
@@ -213,6 +216,7 @@ fn build(master: &MasterKey, keys: &[StoredKey], issuer: &Issuer) -> Result<KeyS
         jwks_bytes: doc,
         verifier,
         active_since,
+        verified: crate::verified::VerifiedTokens::default(),
         fingerprint: fingerprint(keys),
     })
 }

@@ -1,4 +1,4 @@
-//! Prometheus metrics: tokens issued per grant and login failures (requests and latency per
+//! Prometheus metrics: tokens issued per grant, login failures and introspection cache hits (requests and latency per
 //! endpoint and outcome are `crate::edge`'s). Library code emits through the `metrics` facade; `/metrics` renders.
 
 use std::sync::OnceLock;
@@ -24,4 +24,9 @@ pub(crate) fn token_issued(grant: &'static str) {
 
 pub(crate) fn login_failed(reason: &'static str) {
     metrics::counter!("keycard_login_failures_total", "reason" => reason).increment(1);
+}
+
+/// An introspection answered from the verified-token cache (`crate::verified`).
+pub(crate) fn introspection_cached() {
+    metrics::counter!("keycard_introspection_cache_hits_total").increment(1);
 }

@@ -2,7 +2,8 @@
 //!
 //! One pool serves reads and writes. Transactions use the default READ COMMITTED isolation:
 //! the single-use `UPDATE … WHERE used = FALSE` takes the row lock, and a concurrent redeemer
-//! re-checks the condition after the winner commits, so exactly one wins. Connections time out
+//! re-checks the condition after the winner commits, so exactly one wins. A redemption (code
+//! or refresh rotation) is one statement, one round trip. Connections time out
 //! fast (acquire 3 s, statement 5 s) so an outage answers 503 quickly instead of hanging, and
 //! the pool reconnects by itself when the database returns.
 
@@ -111,55 +112,65 @@ impl SqlStore {
         Ok(revoked.unwrap_or(false))
     }
 
-    /// PostgreSQL commits concurrent transactions in groups by itself: one transaction each.
+    /// One statement per redemption (see [`redemption_sql`]): one round trip, committed as
+    /// PostgreSQL commits any single statement, and grouped with its neighbours' commits by
+    /// PostgreSQL itself.
     async fn single_use(&self, op: SingleUse) -> Result<Redeemed> {
-        let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let r = apply_single_use(&mut tx, &op).await?;
-        match r {
-            Redeemed::Won => tx.commit().await.map_err(unavailable)?,
-            Redeemed::AlreadyUsed => tx.rollback().await.map_err(unavailable)?,
-        }
-        Ok(r)
+        let Redemption {
+            mark,
+            hash,
+            insert: refresh,
+            access,
+        } = op.parts();
+        let marked: i64 = sqlx::query_scalar(redemption_statement(mark))
+            .bind(hash)
+            .bind(refresh.map(|r| r.hash.as_bytes()))
+            .bind(refresh.map(|r| r.grant_id.as_str()))
+            .bind(refresh.map(|r| r.scope.to_wire()))
+            .bind(refresh.map(|r| r.expires_at.secs()))
+            .bind(access.expires_at.secs())
+            .bind(access.grant_id.as_str())
+            .bind(access.outlives(refresh))
+            .fetch_one(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(if marked == 1 {
+            Redeemed::Won
+        } else {
+            Redeemed::AlreadyUsed
+        })
     }
 }
 
-/// Applies one redemption on a connection that is already inside a transaction. The
-/// `UPDATE … WHERE used = FALSE` decides the one winner; a loser writes nothing.
-async fn apply_single_use(conn: &mut DbConn, op: &SingleUse) -> Result<Redeemed> {
-    let Redemption {
-        mark,
-        hash,
-        insert: refresh,
-        access,
-    } = op.parts();
-    let marked = sqlx::query(mark)
-        .bind(hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-    if marked == 0 {
-        return Ok(Redeemed::AlreadyUsed);
+/// A redemption as one statement: the shared mark (`… WHERE used = FALSE`, whose row lock and
+/// re-check after a concurrent winner commits let exactly one redeemer mark the row), then the
+/// new refresh token's insert and the grant's extension, both joined to what was marked, so a
+/// loser writes nothing. A single statement is atomic on its own; this saves the four round
+/// trips of BEGIN, two more statements and COMMIT on the hot path of every refresh.
+/// Parameters: $1 the used hash; $2–$5 the new refresh token (hash, grant, scope, expiry; NULL
+/// for a code redeemed without one); $6, $7 the access token's expiry and grant; $8 whether
+/// the grant must be kept longer for it.
+fn redemption_sql(mark: &str) -> String {
+    format!(
+        "WITH marked AS ({mark} RETURNING 1), \
+         ins AS (INSERT INTO refresh_tokens (hash, grant_id, scope, expires_at, used) \
+                 SELECT $2, $3, $4, $5, FALSE FROM marked WHERE $2 IS NOT NULL), \
+         ext AS (UPDATE grants SET tokens_until = $6 \
+                 WHERE id = $7 AND tokens_until < $6 AND $8 AND EXISTS (SELECT 1 FROM marked)) \
+         SELECT count(*) FROM marked"
+    )
+}
+
+/// The one statement for a redemption with this mark, built once.
+fn redemption_statement(mark: &'static str) -> &'static str {
+    use std::sync::LazyLock;
+    static CODE: LazyLock<String> = LazyLock::new(|| redemption_sql(SQL_MARK_CODE));
+    static REFRESH: LazyLock<String> = LazyLock::new(|| redemption_sql(SQL_MARK_REFRESH));
+    if mark == SQL_MARK_CODE {
+        &CODE
+    } else {
+        &REFRESH
     }
-    if let Some(r) = refresh {
-        sqlx::query(SQL_INSERT_REFRESH)
-            .bind(r.hash.as_bytes())
-            .bind(r.grant_id.as_str())
-            .bind(r.scope.to_wire())
-            .bind(r.expires_at.secs())
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    if access.outlives(refresh) {
-        sqlx::query(SQL_EXTEND_GRANT)
-            .bind(access.expires_at.secs())
-            .bind(access.grant_id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    Ok(Redeemed::Won)
 }
 
 include!("common/rows.rs");

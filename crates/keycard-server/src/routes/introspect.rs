@@ -18,10 +18,13 @@ use keycard_protocol::policy::Client;
 use keycard_protocol::{OAuthError, RefreshToken, Subject};
 use keycard_store::Store;
 
-use crate::access::{authenticate_client, is_revoked, verified_access_token};
+use keycard_validate::AccessToken;
+
+use crate::access::{authenticate_client, is_revoked};
 use crate::app::App;
 use crate::error::ServerError;
 use crate::http::no_store_json;
+use crate::verified::VerifiedTokens;
 
 pub(crate) async fn introspect_post<S: Store>(
     State(app): State<Arc<App<S>>>,
@@ -51,7 +54,22 @@ async fn access_token<S: Store>(
     caller: &Client,
     token: &str,
 ) -> Result<Option<IntrospectionResponse>, ServerError> {
-    let Some(c) = verified_access_token(app, token) else {
+    let keys = app.keys.current();
+    let key = VerifiedTokens::key(token);
+    // The stamp is read before the store is asked, so a revocation written meanwhile changes
+    // it and the answer below is not reused (see `verified`).
+    let stamp = app.feed.stamp();
+    if let Some(stamp) = stamp
+        && let Some(c) = keys.verified.get(&key, stamp, app.now())
+    {
+        crate::metrics::introspection_cached();
+        return Ok(Some(if is_visible_to(caller, c.client_id(), c.aud()) {
+            active(&c)
+        } else {
+            IntrospectionResponse::inactive()
+        }));
+    }
+    let Some(c) = keys.verifier.verify(token, app.now()).ok() else {
         return Ok(None);
     };
     // Tokens for a user also stop being active when the user is disabled or removed; one
@@ -59,7 +77,15 @@ async fn access_token<S: Store>(
     if !is_visible_to(caller, c.client_id(), c.aud()) || is_revoked(app, &c, true).await? {
         return Ok(Some(IntrospectionResponse::inactive()));
     }
-    Ok(Some(IntrospectionResponse {
+    let answer = active(&c);
+    if let Some(stamp) = stamp {
+        keys.verified.insert(key, stamp, Arc::new(c));
+    }
+    Ok(Some(answer))
+}
+
+fn active(c: &AccessToken) -> IntrospectionResponse {
+    IntrospectionResponse {
         active: true,
         scope: c.scope().clone(),
         client_id: Some(c.client_id().clone()),
@@ -70,7 +96,7 @@ async fn access_token<S: Store>(
         iat: Some(c.iat()),
         jti: Some(c.jti().clone()),
         token_type: Some("Bearer".into()),
-    }))
+    }
 }
 
 async fn refresh_token<S: Store>(

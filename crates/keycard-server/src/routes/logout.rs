@@ -176,8 +176,7 @@ async fn end_current<S: Store>(app: &App<S>, jar: CookieJar) -> Result<CookieJar
         .get(&app.settings.cookie_name(SESSION_COOKIE))
         .and_then(|c| SessionToken::parse(c.value()).ok())
     {
-        app.store
-            .end_session(&token.hash(), app.revocation())
+        app.revoking(app.store.end_session(&token.hash(), app.revocation()))
             .await?;
     }
     Ok(jar.remove(cookie(app, SESSION_COOKIE, String::new())))

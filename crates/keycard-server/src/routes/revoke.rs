@@ -32,15 +32,15 @@ pub(crate) async fn revoke_post<S: Store>(
                 at: app.now(),
                 until: c.exp(),
             };
-            app.store.revoke_access_token(c.jti(), r).await?;
+            app.revoking(app.store.revoke_access_token(c.jti(), r))
+                .await?;
             tracing::info!(client = %client.id, "access token revoked");
         }
     } else if let Ok(secret) = RefreshToken::parse(token)
         && let Some(rt) = app.store.refresh_token(&secret.hash()).await?
         && rt.grant.client_id == client.id
     {
-        app.store
-            .revoke_grant(&rt.grant.id, app.revocation())
+        app.revoking(app.store.revoke_grant(&rt.grant.id, app.revocation()))
             .await?;
         tracing::info!(client = %client.id, grant = %rt.grant.id, "refresh token revoked");
     }

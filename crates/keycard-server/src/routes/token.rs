@@ -188,7 +188,8 @@ async fn reuse_detected<S: Store>(
     grant_id: &GrantId,
     what: &'static str,
 ) -> Result<()> {
-    app.store.revoke_grant(grant_id, app.revocation()).await?;
+    app.revoking(app.store.revoke_grant(grant_id, app.revocation()))
+        .await?;
     tracing::warn!(grant = %grant_id, kind = what, "reuse detected; grant revoked");
     Err(bad(OAuthError::invalid_grant(format!(
         "the {what} was already used; its grant is revoked"

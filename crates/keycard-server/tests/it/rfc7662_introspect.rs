@@ -251,14 +251,7 @@ async fn s2_2_user_tokens_and_refresh_tokens() {
         )
         .await
         .unwrap();
-    let (_, j) = post(
-        &f.s,
-        "/introspect",
-        ("photos-api", &f.rs_secret),
-        &[("token", at)],
-    )
-    .await;
-    assert_eq!(j, serde_json::json!({ "active": false }));
+    goes_inactive(&f.s, ("photos-api", &f.rs_secret), at).await;
 }
 
 #[tokio::test]
@@ -297,4 +290,113 @@ async fn s2_2_refresh_token_introspected_by_its_confidential_client() {
     assert_eq!(j["token_type"], "refresh_token");
     assert_eq!(j["client_id"], "conf");
     assert_eq!(j["scope"], "offline_access openid");
+}
+
+/// The verified-token cache's hit count, read from `/metrics`.
+async fn cache_hits(s: &keycard_testkit::TestServer) -> u64 {
+    let text = s
+        .http
+        .get(s.metrics_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("keycard_introspection_cache_hits_total "))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+async fn machine_token(f: &Fixture) -> String {
+    let (_, t) = post(
+        &f.s,
+        "/token",
+        ("m2m", &f.m2m_secret),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A resource server introspecting the same token again is answered from memory (no
+/// signature check, no store read), with the same claims, and only for callers who may see it.
+#[tokio::test]
+async fn s2_2_a_repeated_introspection_is_answered_from_memory_with_the_same_claims() {
+    let f = fixture().await;
+    let at = machine_token(&f).await;
+    let rs = ("photos-api", f.rs_secret.as_str());
+    let (_, first) = post(&f.s, "/introspect", rs, &[("token", &at)]).await;
+    assert_eq!(first["active"], true, "{first}");
+    let before = cache_hits(&f.s).await;
+    for _ in 0..3 {
+        let (_, again) = post(&f.s, "/introspect", rs, &[("token", &at)]).await;
+        assert_eq!(again, first);
+    }
+    // Other tests in this binary may hit the cache too, so at least our three.
+    assert!(cache_hits(&f.s).await >= before + 3);
+    // A cached token is still not shown to a client that may not see it.
+    let (_, j) = post(
+        &f.s,
+        "/introspect",
+        ("other", &f.other_secret),
+        &[("token", &at)],
+    )
+    .await;
+    assert_eq!(j, serde_json::json!({ "active": false }));
+    // Nor once it has expired.
+    f.s.clock.advance(601);
+    let (_, j) = post(&f.s, "/introspect", rs, &[("token", &at)]).await;
+    assert_eq!(j, serde_json::json!({ "active": false }));
+}
+
+/// A revocation written to the store by someone else (another node, an admin command) reaches
+/// a token this node answered for from memory within one read of the revocation log
+/// (`feed_poll`, 250 ms; bounded here with slack), and from then on it stays inactive.
+#[tokio::test]
+async fn s2_2_a_revocation_written_elsewhere_reaches_a_remembered_answer_within_one_poll() {
+    let f = fixture().await;
+    let at = machine_token(&f).await;
+    let rs = ("photos-api", f.rs_secret.as_str());
+    for _ in 0..2 {
+        let (_, j) = post(&f.s, "/introspect", rs, &[("token", &at)]).await;
+        assert_eq!(j["active"], true, "{j}");
+    }
+    let jti = keycard_testkit::jwt_parts(&at).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f.s.store()
+        .revoke_access_token(
+            &keycard_protocol::Jti::parse(&jti).unwrap(),
+            f.s.revocation(),
+        )
+        .await
+        .unwrap();
+    goes_inactive(&f.s, rs, &at).await;
+}
+
+/// Waits until introspection calls the token inactive, then checks it stays so. A revocation
+/// written straight to the store, as an admin command or another node writes it, reaches a
+/// token this node already answered for at its next read of the log (`feed_poll`, 250 ms);
+/// the bound adds slack for a loaded machine.
+pub(crate) async fn goes_inactive(s: &keycard_testkit::TestServer, who: (&str, &str), token: &str) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let (_, j) = post(s, "/introspect", who, &[("token", token)]).await;
+        if j == serde_json::json!({ "active": false }) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_millis(1500),
+            "still active {:?} after the revocation",
+            t0.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eprintln!("store revocation to an inactive answer: {:?}", t0.elapsed());
+    for _ in 0..3 {
+        let (_, j) = post(s, "/introspect", who, &[("token", token)]).await;
+        assert_eq!(j, serde_json::json!({ "active": false }));
+    }
 }

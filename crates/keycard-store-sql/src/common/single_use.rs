@@ -1,8 +1,8 @@
 // The single-use redemptions of both SQL backends: a code or refresh token marked used by an
 // `UPDATE … WHERE used = FALSE` whose row count decides the one winner, and the statements that
 // write what replaces it. Each backend module `include!`s this file; SQLite runs the statements
-// on its group-commit thread through rusqlite, PostgreSQL in one sqlx transaction per
-// redemption.
+// on its group-commit thread through rusqlite, PostgreSQL as one statement per redemption (the
+// mark wrapped in a CTE with the writes that follow it).
 //
 // Entry points: `SingleUse` (built by `redeem_code` and `rotate_refresh_token`) and
 // `SingleUse::parts`, which each backend's redemption code executes.
