@@ -46,12 +46,15 @@ async function addClient(cfg, dbUrl, name, flags, env) {
 export async function seedBench(cfg, dbUrl, env = {}) {
   await kc(cfg, dbUrl, ['api', 'add', AUDIENCE, '--scope', 'read', '--json'], { env });
   const cc = await addClient(cfg, dbUrl, 'bench-cc', ['--confidential', '--grant', 'client_credentials', '--audience', AUDIENCE, '--scope', 'read'], env);
-  const web = await addClient(cfg, dbUrl, 'bench-web', ['--public', '--first-party', '--grant', 'authorization_code', '--grant', 'refresh_token',
+  // A first-party client is confidential (OAuth 2.1 §7.3.1: a public client's identity is not
+  // proven, so it cannot skip consent); it authenticates with HTTP Basic at /token.
+  const web = await addClient(cfg, dbUrl, 'bench-web', ['--confidential', '--first-party', '--grant', 'authorization_code', '--grant', 'refresh_token',
     '--redirect-uri', REDIRECT, '--scope', 'openid offline_access read', '--audience', AUDIENCE], env);
   const consent = await addClient(cfg, dbUrl, 'bench-consent', ['--public', '--grant', 'authorization_code', '--redirect-uri', REDIRECT, '--scope', 'openid'], env);
   await kc(cfg, dbUrl, ['user', 'add', USER, '--password-stdin', '--json'], { input: `${PASSWORD}\n`, env });
   if (!cc.secret) throw new Error('client add bench-cc printed no client_secret');
-  return { cc, web: web.id, consent: consent.id };
+  if (!web.secret) throw new Error('client add bench-web printed no client_secret');
+  return { cc, web, consent: consent.id };
 }
 
 export const PHOTOS_SCOPES = 'photos:read orders:write';

@@ -158,10 +158,10 @@ function codeFrom(location, state) {
   return code;
 }
 
-async function exchange(base, clientId, code, verifier) {
+async function exchange(base, client, code, verifier) {
   const r = await postForm(new URL('/token', base), {
-    grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: clientId, code_verifier: verifier,
-  });
+    grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier,
+  }, { authorization: basicAuth(client.id, client.secret) });
   if (r.status !== 200) throw new Error(`POST /token (authorization_code): ${r.status}: ${r.text.slice(0, 300)}`);
   const j = JSON.parse(r.text);
   if (!j.refresh_token) throw new Error(`POST /token (authorization_code): no refresh_token in ${r.text.slice(0, 300)}`);
@@ -170,20 +170,22 @@ async function exchange(base, clientId, code, verifier) {
 
 // One password login through /authorize + /login (a first-party client: no consent), then
 // authorize + code exchange rounds on that SSO session until `count` refresh tokens exist.
-export async function ssoRefreshTokens(base, clientId, count, scope = 'openid offline_access read') {
+// `client` is { id, secret } (a confidential first-party client).
+export async function ssoRefreshTokens(base, client, count, scope = 'openid offline_access read') {
+  const clientId = client.id;
   const jar = new Jar();
   const { pkce: p, state, txn, csrf } = await openLogin(jar, base, clientId, scope);
   const lr = await req(jar, 'POST', new URL('/login', base).toString(), {
     form: { txn, csrf, username: USER, password: PASSWORD }, origin: base,
   });
   if (lr.status !== 303 && lr.status !== 302) throw new Error(`POST /login: expected 303, got ${lr.status}: ${lr.text.slice(0, 300)}`);
-  const tokens = [await exchange(base, clientId, codeFrom(lr.location, state), p.verifier)];
+  const tokens = [await exchange(base, client, codeFrom(lr.location, state), p.verifier)];
   while (tokens.length < count) {
     const q = pkce();
     const st = randomBytes(8).toString('hex');
     const a = await req(jar, 'GET', authorizeUrl(base, clientId, scope, st, q.challenge));
     if (a.status !== 303 && a.status !== 302) throw new Error(`GET /authorize with an SSO session: ${a.status}: ${a.text.slice(0, 300)}`);
-    tokens.push(await exchange(base, clientId, codeFrom(a.location, st), q.verifier));
+    tokens.push(await exchange(base, client, codeFrom(a.location, st), q.verifier));
   }
   if (new Set(tokens).size !== tokens.length) throw new Error('ssoRefreshTokens: duplicate refresh tokens issued');
   return tokens;

@@ -58,10 +58,10 @@ export async function cc(ctx, alg) {
 }
 
 // Two batches of refresh tokens (warmup, measured run) written to files for lua/refresh.lua.
-export async function refreshBatches(ctx, base, webId, name, split = 1) {
+export async function refreshBatches(ctx, base, web, name, split = 1) {
   const files = { warmup: [], run: [] };
   for (const batch of ['warmup', 'run']) {
-    const tokens = await ssoRefreshTokens(base, webId, ctx.cfg.REFRESH_SEED * split);
+    const tokens = await ssoRefreshTokens(base, web, ctx.cfg.REFRESH_SEED * split);
     for (let i = 0; i < split; i += 1) {
       const f = ctx.raw(`${name}-tokens-${batch}${split > 1 ? `-${i + 1}` : ''}.txt`);
       writeFileSync(f, `${tokens.filter((_, j) => j % split === i).join('\n')}\n`);
@@ -71,11 +71,11 @@ export async function refreshBatches(ctx, base, webId, name, split = 1) {
   return files;
 }
 
-export function refreshLoad(ctx, base, webId, files, i = 0) {
+export function refreshLoad(ctx, base, web, files, i = 0) {
   return {
     url: `${base}/token`,
     script: ctx.lua('refresh.lua'),
-    env: { REFRESH_CLIENT_ID: webId },
+    env: { BENCH_AUTH: basicAuth(web.id, web.secret) },
     warmupEnv: { REFRESH_TOKENS_IN: files.warmup[i] },
     runEnv: { REFRESH_TOKENS_IN: files.run[i] },
   };
