@@ -9,7 +9,8 @@
 //!   failures for the account still passes, so knowing a username is not enough to lock its
 //!   owner out (the attacker's addresses lock themselves; the owner signs in from theirs).
 //!
-//! A success clears only the account-from-this-address counter: the other two measure the
+//! A success clears the account-from-this-address counter and takes back its own reservation on
+//! the other two (only failures count there); their earlier failures stay: they measure the
 //! attack, which one correct password from elsewhere does not end. Accounts are keyed by
 //! `Username::folded`, so `Alice` and `alice` share counters as they share an account, and the
 //! client address is the one `keycard-serve` established (trusted proxies honoured). The counters
@@ -83,13 +84,22 @@ pub(crate) async fn reserve<S: Store>(
     store.reserve_login_attempt(&rules, now).await
 }
 
-/// A correct password from this address: its counter for the account starts again.
+/// A correct password from this address: its counter for the account starts again, and the
+/// attempt it reserved on the address's and the account's counters is taken back (they count
+/// failures, and this was none: twenty people signing in behind one NAT address must not lock
+/// it). The failures before it stay on those two.
 pub(crate) async fn succeeded<S: Store>(
     store: &S,
     typed: &str,
     ip: &IpAddr,
 ) -> Result<(), StoreError> {
-    store.clear_login_failures(&pair_key(typed, ip)).await
+    store.clear_login_failures(&pair_key(typed, ip)).await?;
+    store
+        .refund_login_attempt(&[
+            ThrottleKey::address(ip),
+            ThrottleKey::account(&account(typed)),
+        ])
+        .await
 }
 
 fn code_entry_browser_policy(failures: i64) -> i64 {

@@ -24,6 +24,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::{corrupt, unavailable};
 
+mod hot;
+
+/// Dedicated connections for the hot path (`hot`), beside the pool's 16.
+const HOT_CONNECTIONS: usize = 8;
+
 type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type DbConn = sqlx::PgConnection;
@@ -35,6 +40,8 @@ pub struct SqlStore {
     reader: sqlx::Pool<Db>,
     /// Where the janitor's orphan-grant sweep continues.
     grant_cursor: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The refresh read, the revocation check and redemptions (`hot`).
+    hot: std::sync::Arc<hot::HotConnections>,
 }
 
 /// The public name of the PostgreSQL store.
@@ -56,7 +63,7 @@ impl SqlStore {
             .max_connections(16)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(3))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
         if migrate {
@@ -70,6 +77,7 @@ impl SqlStore {
             writer: pool.clone(),
             reader: pool,
             grant_cursor: Default::default(),
+            hot: std::sync::Arc::new(hot::HotConnections::new(opts, HOT_CONNECTIONS)),
         })
     }
 
@@ -91,24 +99,26 @@ impl SqlStore {
         &self,
         hash: &SecretHash<kind::RefreshToken>,
     ) -> Result<Option<StoredRefreshToken>> {
+        let mut hot = self.hot.get().await?;
         let row = sqlx::query(SQL_REFRESH_TOKEN)
             .bind(hash.as_bytes())
-            .fetch_optional(&self.reader)
+            .fetch_optional(hot.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| hot.failed(e))?;
         row.as_ref().map(refresh_token_from).transpose()
     }
 
     async fn read_access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool> {
+        let mut hot = self.hot.get().await?;
         let revoked: Option<bool> = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
             .bind(q.jti.as_str())
             .bind(q.grant.map(GrantId::as_str))
             .bind(q.user.map(UserId::as_str))
             .bind(q.client.as_str())
             .bind(q.iat.secs())
-            .fetch_optional(&self.reader)
+            .fetch_optional(hot.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| hot.failed(e))?;
         Ok(revoked.unwrap_or(false))
     }
 
@@ -122,6 +132,7 @@ impl SqlStore {
             insert: refresh,
             access,
         } = op.parts();
+        let mut hot = self.hot.get().await?;
         let marked: i64 = sqlx::query_scalar(redemption_statement(mark))
             .bind(hash)
             .bind(refresh.map(|r| r.hash.as_bytes()))
@@ -131,9 +142,9 @@ impl SqlStore {
             .bind(access.expires_at.secs())
             .bind(access.grant_id.as_str())
             .bind(access.outlives(refresh))
-            .fetch_one(&self.writer)
+            .fetch_one(hot.conn()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| hot.failed(e))?;
         Ok(if marked == 1 {
             Redeemed::Won
         } else {

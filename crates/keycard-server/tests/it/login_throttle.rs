@@ -117,3 +117,20 @@ async fn rfc8265_s3_3_one_account_whatever_its_case_and_one_set_of_counters() {
     let (owner, form) = from(&s, 5).await;
     assert_eq!(attempt(&owner, &form, "ALICE", PASSWORD).await.0, 303);
 }
+
+/// Only failures count: one address may sign in any number of times (people behind one NAT
+/// address), and its bound still has all its free failures left afterwards. Without taking
+/// each success's reservation back, the address's counter would be at 25 here, past its 20.
+#[tokio::test]
+async fn asvs_6_3_1_successful_sign_ins_from_one_address_never_lock_it() {
+    let s = setup().await;
+    for _ in 0..25 {
+        let (b, form) = from(&s, 7).await;
+        assert_eq!(attempt(&b, &form, "alice", PASSWORD).await, (303, false));
+    }
+    let (b, form) = from(&s, 7).await;
+    assert_eq!(
+        attempt(&b, &form, "bob", "wrong password").await,
+        (401, false)
+    );
+}
