@@ -51,8 +51,6 @@ export function report(results, cfg) {
     { min: 0.85 }, ['cc-RS256'], { note: 'openssl right before and after the phase, averaged' });
   target('introspect req/CPU-s vs node-oidc-provider, one token', perCpu('introspect', 'keycard'), perCpu('peer-introspect', 'node-oidc-provider'),
     { min: 10 }, ['introspect', 'peer-introspect']);
-  target('introspect req/CPU-s vs node-oidc-provider, distinct', perCpu('introspect-distinct', 'keycard'), perCpu('peer-introspect-distinct', 'node-oidc-provider'),
-    { min: 10 }, ['introspect-distinct', 'peer-introspect-distinct']);
   target('/healthz CPU per request (µs)', usPerReq('healthz', 'keycard'), null, { max: 10 }, ['healthz'], { unit: 'µs' });
   target('SQLite refresh ES256 req/CPU-s vs cc ES256', perCpu('refresh-ES256', 'keycard'), perCpu('cc-ES256', 'keycard'),
     { min: 0.6 }, ['refresh-ES256', 'cc-ES256']);
@@ -100,6 +98,11 @@ export function report(results, cfg) {
   ratio('cc RS256 req/CPU-s vs node-oidc-provider RS256', perCpu('cc-RS256', 'keycard'), perCpu('peer-cc-RS256', 'node-oidc-provider'));
   for (const a of ['RS256', 'ES256']) ratio(`cc ${a} req/s vs node-oidc-provider (throughput)`, rps(`cc-${a}`), rps(`peer-cc-${a}`));
   ratio('SQLite refresh RS256 req/CPU-s vs cc RS256', perCpu('refresh-RS256', 'keycard'), perCpu('cc-RS256', 'keycard'));
+  // Issue 15 asks for the repeated-token figure as the target and the distinct one reported: a
+  // token seen for the first time costs its ES256 verification (~50 µs here) and a store read,
+  // which no cache can skip.
+  ratio('introspect req/CPU-s vs node-oidc-provider, distinct tokens', perCpu('introspect-distinct', 'keycard'), perCpu('peer-introspect-distinct', 'node-oidc-provider'),
+    'each token once per cycle of INTROSPECT_TOKENS: verified and read from the store');
   ratio('introspect distinct vs one token (req/CPU-s)', perCpu('introspect-distinct', 'keycard'), perCpu('introspect', 'keycard'));
   for (const a of ['RS256', 'ES256']) {
     const v = B[`validate-${a}`];
