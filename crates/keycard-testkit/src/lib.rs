@@ -142,6 +142,12 @@ impl TestServer {
         format!("{}{}", self.metrics_base, path)
     }
 
+    /// The Prometheus text of the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(self.metrics_url("/metrics")).send().await;
+        r.expect("metrics").text().await.expect("metrics body")
+    }
+
     pub async fn add_user(&self, username: &str) -> User {
         let u = User {
             id: new_id::<UserId>(),

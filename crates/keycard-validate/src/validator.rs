@@ -157,6 +157,7 @@ pub struct ValidatorOptions {
     jwks_uri: Option<String>,
     clock: Arc<dyn Clock>,
     feed: Option<RevocationFeed>,
+    signature_memo: usize,
 }
 
 /// The largest leeway accepted (RFC 8725 guidance, SECURITY.md §4.7).
@@ -177,9 +178,13 @@ impl Default for ValidatorOptions {
             jwks_uri: None,
             clock: Arc::new(SystemClock),
             feed: None,
+            signature_memo: DEFAULT_SIGNATURE_MEMO,
         }
     }
 }
+
+/// How many verified signatures are remembered by default.
+const DEFAULT_SIGNATURE_MEMO: usize = 8192;
 
 impl ValidatorOptions {
     /// Clock skew allowed on `exp`, `nbf` and `iat`; default 30 s, at most 60 s (larger values
@@ -233,6 +238,16 @@ impl ValidatorOptions {
         self.feed = Some(feed);
         self
     }
+
+    /// How many tokens whose signature verified are remembered, so the same token presented
+    /// again skips the signature check (every other check still runs each time); default
+    /// 8,192, 0 turns it off. An entry holds the SHA-256 of the token and the key it verified
+    /// with, and counts only while that same key object is the current one for its `kid`: a
+    /// refetched or dropped key verifies again. The memory is emptied when full.
+    pub fn signature_memo(mut self, entries: usize) -> ValidatorOptions {
+        self.signature_memo = entries;
+        self
+    }
 }
 
 impl fmt::Debug for ValidatorOptions {
@@ -245,6 +260,7 @@ impl fmt::Debug for ValidatorOptions {
             .field("default_jwks_ttl", &self.default_jwks_ttl)
             .field("jwks_uri", &self.jwks_uri)
             .field("revocation_feed", &self.feed.is_some())
+            .field("signature_memo", &self.signature_memo)
             .finish_non_exhaustive()
     }
 }
@@ -269,6 +285,8 @@ struct Inner {
     unknown_kids: Mutex<HashMap<String, u64>>,
     /// The feed's key generation the key set was last reconciled with.
     feed_keys_generation: AtomicU64,
+    /// Tokens whose signature verified, by SHA-256, with the key that verified them.
+    verified: RwLock<HashMap<[u8; 32], Arc<Key>>>,
 }
 
 impl fmt::Debug for Validator {
@@ -303,6 +321,7 @@ impl Validator {
                 last_attempt: AtomicU64::new(0),
                 unknown_kids: Mutex::new(HashMap::new()),
                 feed_keys_generation: AtomicU64::new(0),
+                verified: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -373,11 +392,52 @@ impl Validator {
             leeway_secs(self.inner.opts.leeway),
         )?;
         let key = self.key_for(header.kid()).await?;
-        jws.signed.verify_signature(&header, &key)?;
+        self.verify_once(token, &jws.signed, &header, &key)?;
         if feed.is_some_and(|f| f.is_revoked(&at, Some(header.kid()))) {
             return Err(ValidationError::Revoked);
         }
         Ok(at)
+    }
+
+    /// Verifies the signature unless these exact bytes already verified with this same key
+    /// object (see [`ValidatorOptions::signature_memo`]). A signature check is a pure function
+    /// of the bytes and the key, so the memo changes no answer, only its cost.
+    fn verify_once(
+        &self,
+        token: &str,
+        signed: &crate::jws::Signed<'_>,
+        header: &crate::jws::CheckedHeader<'_>,
+        key: &Arc<Key>,
+    ) -> Result<(), ValidationError> {
+        let cap = self.inner.opts.signature_memo;
+        if cap == 0 {
+            return signed.verify_signature(header, key);
+        }
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+        );
+        let seen = self
+            .inner
+            .verified
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&digest)
+            .is_some_and(|k| Arc::ptr_eq(k, key));
+        if seen {
+            return Ok(());
+        }
+        signed.verify_signature(header, key)?;
+        let mut memo = self
+            .inner
+            .verified
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if memo.len() >= cap {
+            memo.clear();
+        }
+        memo.insert(digest, key.clone());
+        Ok(())
     }
 
     /// After a `kid` or `jwks` event: drops the keys the feed reports revoked and marks the

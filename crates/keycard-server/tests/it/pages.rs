@@ -264,15 +264,7 @@ async fn health_ready_and_metrics() {
         404,
         "metrics are only on their own listener"
     );
-    let m = s
-        .http
-        .get(s.metrics_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.metrics().await;
     assert!(m.contains("keycard_http_requests_total"), "{m}");
     assert!(m.contains("endpoint=\"/token\""));
 }

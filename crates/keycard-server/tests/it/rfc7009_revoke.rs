@@ -1,18 +1,12 @@
 use serde_json::json;
 
-use crate::rfc7662_introspect::{fixture, post, user_tokens};
+use crate::rfc7662_introspect::{fixture, machine_token, post, user_tokens};
 
 #[tokio::test]
 async fn s2_1_revoking_an_access_token_makes_introspection_inactive() {
     let f = fixture().await;
-    let (_, t) = post(
-        &f.s,
-        "/token",
-        ("m2m", &f.m2m_secret),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let at = t["access_token"].as_str().unwrap();
+    let at = machine_token(&f).await;
+    let at = at.as_str();
     // Another client's revocation leaves it alone (and still answers 200).
     let (status, _) = post(
         &f.s,

@@ -93,14 +93,8 @@ pub(crate) async fn user_tokens(s: &TestServer) -> Value {
 #[tokio::test]
 async fn s2_2_active_access_token_reports_its_claims() {
     let f = fixture().await;
-    let (_, t) = post(
-        &f.s,
-        "/token",
-        ("m2m", &f.m2m_secret),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let at = t["access_token"].as_str().unwrap();
+    let at = machine_token(&f).await;
+    let at = at.as_str();
     let (status, j) = post(
         &f.s,
         "/introspect",
@@ -124,14 +118,7 @@ async fn s2_2_active_access_token_reports_its_claims() {
 #[tokio::test]
 async fn s2_2_inactive_tokens_say_only_active_false() {
     let f = fixture().await;
-    let (_, t) = post(
-        &f.s,
-        "/token",
-        ("m2m", &f.m2m_secret),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
-    let at = t["access_token"].as_str().unwrap().to_owned();
+    let at = machine_token(&f).await;
     let mut flipped = at.clone();
     flipped.pop();
     let cases = [
@@ -294,21 +281,15 @@ async fn s2_2_refresh_token_introspected_by_its_confidential_client() {
 
 /// The verified-token cache's hit count, read from `/metrics`.
 async fn cache_hits(s: &keycard_testkit::TestServer) -> u64 {
-    let text = s
-        .http
-        .get(s.metrics_url("/metrics"))
-        .send()
+    s.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("keycard_introspection_cache_hits_total "))
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
-async fn machine_token(f: &Fixture) -> String {
+/// A client-credentials access token of `m2m` for the API.
+pub(crate) async fn machine_token(f: &Fixture) -> String {
     let (_, t) = post(
         &f.s,
         "/token",
@@ -335,19 +316,18 @@ async fn s2_2_a_repeated_introspection_is_answered_from_memory_with_the_same_cla
     }
     // Other tests in this binary may hit the cache too, so at least our three.
     assert!(cache_hits(&f.s).await >= before + 3);
-    // A cached token is still not shown to a client that may not see it.
-    let (_, j) = post(
-        &f.s,
-        "/introspect",
-        ("other", &f.other_secret),
-        &[("token", &at)],
-    )
-    .await;
-    assert_eq!(j, serde_json::json!({ "active": false }));
-    // Nor once it has expired.
+    // A cached token is still not shown to a client that may not see it, nor once expired.
+    let inactive = serde_json::json!({ "active": false });
+    let other = ("other", f.other_secret.as_str());
+    assert_eq!(
+        post(&f.s, "/introspect", other, &[("token", &at)]).await.1,
+        inactive
+    );
     f.s.clock.advance(601);
-    let (_, j) = post(&f.s, "/introspect", rs, &[("token", &at)]).await;
-    assert_eq!(j, serde_json::json!({ "active": false }));
+    assert_eq!(
+        post(&f.s, "/introspect", rs, &[("token", &at)]).await.1,
+        inactive
+    );
 }
 
 /// A revocation written to the store by someone else (another node, an admin command) reaches

@@ -228,3 +228,26 @@ async fn slow_jwks_times_out_and_oversized_jwks_is_refused() {
         "{e:?}"
     );
 }
+
+/// The signature memo (`ValidatorOptions::signature_memo`) counts only with the very key that
+/// verified the token: when the issuer's JWKS comes back with other key material under the
+/// same `kid`, a token that verified before is checked again, and refused (RFC 7515 §5.2).
+#[tokio::test]
+async fn rfc7515_s5_2_a_remembered_signature_counts_only_with_the_key_that_verified_it() {
+    let before = key(Alg::EdDSA, "k1");
+    let after = key(Alg::EdDSA, "k1");
+    let s = setup(&[&before.key]); // served with max-age=60
+    let token = access_token(&before.key, &claims(T0));
+    for _ in 0..3 {
+        s.validator.validate(&token).await.unwrap();
+    }
+    s.issuer.set_keys(&[&after.key]);
+    s.clock.advance(61);
+    let e = s.validator.validate(&token).await.unwrap_err();
+    assert!(matches!(e, ValidationError::BadSignature), "{e:?}");
+    assert_eq!(s.issuer.jwks_gets(), 2);
+    // A token signed by the new key material verifies (and is then remembered in turn).
+    let fresh = access_token(&after.key, &claims(s.clock.now()));
+    s.validator.validate(&fresh).await.unwrap();
+    s.validator.validate(&fresh).await.unwrap();
+}
