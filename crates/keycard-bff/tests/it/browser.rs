@@ -106,6 +106,20 @@ impl Browser {
         }
     }
 
+    async fn wait_title(&self, title: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.b().title().await.is_ok_and(|t| t == title) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page title never became {title:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn wait_css(&self, css: &str) -> fantoccini::elements::Element {
         let deadline = Instant::now() + WAIT;
         loop {
@@ -324,7 +338,9 @@ async fn chromium_against_node_oidc_provider() {
             .click()
             .await
             .unwrap();
-        b.wait_url(&op.issuer).await;
+        // The confirmation posts a form on the provider's own page: wait for its answer, or
+        // it may land after (and replace) the next navigation.
+        b.wait_title("Sign-out Success").await;
         b.b().goto(&format!("{}/", app.base)).await.unwrap();
         b.wait_css("#home").await;
         wait_signed_out(&b, || op.logs()).await;
@@ -410,6 +426,8 @@ async fn chromium_against_keycard() {
         assert_eq!(s["authenticated"], true);
         b.b().goto(&kc.url("/logout")).await.unwrap();
         b.wait_css("#sign-out").await.click().await.unwrap();
+        // The form post must land before the next navigation, or its answer may replace it.
+        b.wait_title("Signed out – Keycard").await;
         b.b().goto(&format!("{}/", app.base)).await.unwrap();
         b.wait_css("#home").await;
         wait_signed_out(&b, String::new).await;
