@@ -11,7 +11,8 @@
 //! (the authorization flow shared by the authorize, login and consent pages) and `pages` (page
 //! errors, the transaction form) → `access` (client authentication and access-token checks
 //! shared by the token, introspection, revocation and userinfo endpoints) → `http`, `error`,
-//! `keys`, `password`, `throttle`, `templates`, `cache`, `metrics` → `verified` → `app`, `settings`.
+//! `keys`, `password`, `throttle`, `templates`, `cache`, `metrics` → `verified` → `app`,
+//! `settings`.
 //!
 //! Invariants: only this crate sees axum, templates and the store together; errors reach the
 //! wire only through `error::ServerError` (RFC 6749/6750 JSON) and `pages::PageError` (HTML),

@@ -1,5 +1,6 @@
-//! Prometheus metrics: tokens issued per grant, login failures and introspection cache hits (requests and latency per
-//! endpoint and outcome are `crate::edge`'s). Library code emits through the `metrics` facade; `/metrics` renders.
+//! Prometheus metrics: tokens issued per grant, login failures and introspection cache hits
+//! (requests and latency per endpoint and outcome are `crate::edge`'s). Library code emits
+//! through the `metrics` facade; `/metrics` renders.
 
 use std::sync::OnceLock;
 
