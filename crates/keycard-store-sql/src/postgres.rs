@@ -100,25 +100,25 @@ impl SqlStore {
         hash: &SecretHash<kind::RefreshToken>,
     ) -> Result<Option<StoredRefreshToken>> {
         let mut hot = self.hot.get().await?;
-        let row = sqlx::query(SQL_REFRESH_TOKEN)
+        let query = sqlx::query(SQL_REFRESH_TOKEN)
             .bind(hash.as_bytes())
-            .fetch_optional(hot.conn()?)
-            .await
-            .map_err(|e| hot.failed(e))?;
+            .fetch_optional(hot.conn()?);
+        let answered = tokio::time::timeout(hot::QUERY, query).await;
+        let row = hot.outcome(answered)?;
         row.as_ref().map(refresh_token_from).transpose()
     }
 
     async fn read_access_token_revoked(&self, q: &RevocationQuery<'_>) -> Result<bool> {
         let mut hot = self.hot.get().await?;
-        let revoked: Option<bool> = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
+        let query = sqlx::query_scalar(SQL_ACCESS_TOKEN_REVOKED)
             .bind(q.jti.as_str())
             .bind(q.grant.map(GrantId::as_str))
             .bind(q.user.map(UserId::as_str))
             .bind(q.client.as_str())
             .bind(q.iat.secs())
-            .fetch_optional(hot.conn()?)
-            .await
-            .map_err(|e| hot.failed(e))?;
+            .fetch_optional(hot.conn()?);
+        let answered = tokio::time::timeout(hot::QUERY, query).await;
+        let revoked: Option<bool> = hot.outcome(answered)?;
         Ok(revoked.unwrap_or(false))
     }
 
@@ -133,7 +133,7 @@ impl SqlStore {
             access,
         } = op.parts();
         let mut hot = self.hot.get().await?;
-        let marked: i64 = sqlx::query_scalar(redemption_statement(mark))
+        let query = sqlx::query_scalar(redemption_statement(mark))
             .bind(hash)
             .bind(refresh.map(|r| r.hash.as_bytes()))
             .bind(refresh.map(|r| r.grant_id.as_str()))
@@ -142,9 +142,9 @@ impl SqlStore {
             .bind(access.expires_at.secs())
             .bind(access.grant_id.as_str())
             .bind(access.outlives(refresh))
-            .fetch_one(hot.conn()?)
-            .await
-            .map_err(|e| hot.failed(e))?;
+            .fetch_one(hot.conn()?);
+        let answered = tokio::time::timeout(hot::QUERY, query).await;
+        let marked: i64 = hot.outcome(answered)?;
         Ok(if marked == 1 {
             Redeemed::Won
         } else {

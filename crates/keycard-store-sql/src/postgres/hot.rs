@@ -7,7 +7,8 @@
 //! cost a task, its wake-ups and their context switches on top of the round trip (see
 //! bench/RESULTS.md for what taking them out saved on refresh). Here each connection sits
 //! behind its own async mutex: a caller takes the first free one, or waits in turn for one (at
-//! most [`ACQUIRE`], the pool's own bound). A connection that fails is dropped, and the next
+//! most [`ACQUIRE`], the pool's own bound); each query is bounded by [`QUERY`]. A connection
+//! that fails is dropped, and the next
 //! caller opens a new one, so an outage heals as the pool's connections do. Connections open
 //! on first use. A caller that gives up halfway (its request was dropped) leaves the
 //! connection to sqlx, which finishes reading the abandoned answer before the next query; the
@@ -23,6 +24,10 @@ use tokio::sync::{Mutex, MutexGuard};
 
 /// How long a caller waits for a connection, or for a new one to open.
 const ACQUIRE: Duration = Duration::from_secs(3);
+
+/// How long one hot query may take end to end: past the server's 5 s `statement_timeout`, so
+/// this only fires when the server cannot answer at all (a dead network).
+pub(super) const QUERY: Duration = Duration::from_secs(6);
 
 /// A few dedicated connections.
 pub(super) struct HotConnections {
@@ -85,12 +90,27 @@ impl Hot<'_> {
             .ok_or_else(|| StoreError::Unavailable("no database connection".into()))
     }
 
-    /// Maps a query's error; anything but an error the database answered with (a constraint,
-    /// a statement timeout) may have left the connection unusable, so it is dropped.
-    pub(super) fn failed(&mut self, e: sqlx::Error) -> StoreError {
-        if !matches!(e, sqlx::Error::Database(_)) {
-            *self.0 = None;
+    /// The outcome of one query run under [`QUERY`]. A database's own error (a constraint, a
+    /// statement timeout) leaves the connection usable; anything else, or no answer in time,
+    /// may have left it mid-conversation, so it is dropped and the next caller opens another.
+    pub(super) fn outcome<T>(
+        &mut self,
+        r: std::result::Result<std::result::Result<T, sqlx::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<T> {
+        match r {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if !matches!(e, sqlx::Error::Database(_)) {
+                    *self.0 = None;
+                }
+                Err(crate::unavailable(e))
+            }
+            Err(_) => {
+                *self.0 = None;
+                Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                ))
+            }
         }
-        crate::unavailable(e)
     }
 }
