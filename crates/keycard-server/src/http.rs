@@ -40,6 +40,20 @@ pub(crate) fn no_store_json<T: Serialize>(body: &T) -> Response {
     r
 }
 
+/// [`no_store_json`] for a document already serialised (the introspection cache keeps its
+/// answers as bytes).
+pub(crate) fn no_store_json_bytes(body: axum::body::Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// A 303 See Other (RFC 9700 §4.12: never 307 after a form post with credentials).
 pub(crate) fn redirect_303(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
+use axum::body::Bytes;
 use keycard_protocol::UnixTime;
 use keycard_validate::AccessToken;
 
@@ -39,10 +40,17 @@ pub(crate) struct Stamp {
 /// The SHA-256 of a token string: the cache never holds the token itself.
 pub(crate) type TokenKey = [u8; 32];
 
+/// One remembered token: its claims (to decide who may see it) and the active answer as sent.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    pub(crate) token: AccessToken,
+    pub(crate) answer: Bytes,
+}
+
 /// Verified, unrevoked access tokens by the SHA-256 of their string.
 #[derive(Debug, Default)]
 pub(crate) struct VerifiedTokens {
-    map: RwLock<HashMap<TokenKey, (Stamp, Arc<AccessToken>)>>,
+    map: RwLock<HashMap<TokenKey, (Stamp, Arc<Verified>)>>,
 }
 
 impl VerifiedTokens {
@@ -54,19 +62,14 @@ impl VerifiedTokens {
 
     /// The token, if it was verified and found unrevoked under this same stamp and has not
     /// expired by `now`.
-    pub(crate) fn get(
-        &self,
-        key: &TokenKey,
-        stamp: Stamp,
-        now: UnixTime,
-    ) -> Option<Arc<AccessToken>> {
+    pub(crate) fn get(&self, key: &TokenKey, stamp: Stamp, now: UnixTime) -> Option<Arc<Verified>> {
         let map = self.map.read().ok()?;
-        let (at, token) = map.get(key)?;
-        (*at == stamp && now < token.exp()).then(|| token.clone())
+        let (at, v) = map.get(key)?;
+        (*at == stamp && now < v.token.exp()).then(|| v.clone())
     }
 
     /// Remembers a token that verified and was not revoked under `stamp`.
-    pub(crate) fn insert(&self, key: TokenKey, stamp: Stamp, token: Arc<AccessToken>) {
+    pub(crate) fn insert(&self, key: TokenKey, stamp: Stamp, token: Arc<Verified>) {
         if let Ok(mut map) = self.map.write() {
             if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
                 map.clear();

@@ -23,8 +23,8 @@ use keycard_validate::AccessToken;
 use crate::access::{authenticate_client, is_revoked};
 use crate::app::App;
 use crate::error::ServerError;
-use crate::http::no_store_json;
-use crate::verified::VerifiedTokens;
+use crate::http::{no_store_json, no_store_json_bytes};
+use crate::verified::{Verified, VerifiedTokens};
 
 pub(crate) async fn introspect_post<S: Store>(
     State(app): State<Arc<App<S>>>,
@@ -40,7 +40,8 @@ pub(crate) async fn introspect_post<S: Store>(
     let token = params.require("token").map_err(ServerError::token)?;
     // The hint only orders the lookups (RFC 7662 §2.1); both kinds are always tried.
     let answer = match access_token(&app, &client, token).await? {
-        Some(v) => v,
+        Some(Answer::Bytes(b)) => return Ok(no_store_json_bytes(b)),
+        Some(Answer::Doc(v)) => v,
         None => refresh_token(&app, &client, token)
             .await?
             .unwrap_or_else(IntrospectionResponse::inactive),
@@ -48,26 +49,35 @@ pub(crate) async fn introspect_post<S: Store>(
     Ok(no_store_json(&answer))
 }
 
+/// An access token's answer: a document, or one already serialised (what the verified-token
+/// cache keeps, so a repeated answer is not built again).
+enum Answer {
+    Doc(IntrospectionResponse),
+    Bytes(Bytes),
+}
+
 /// `None` when the string is not one of our live access tokens.
 async fn access_token<S: Store>(
     app: &App<S>,
     caller: &Client,
     token: &str,
-) -> Result<Option<IntrospectionResponse>, ServerError> {
+) -> Result<Option<Answer>, ServerError> {
     let keys = app.keys.current();
     let key = VerifiedTokens::key(token);
     // The stamp is read before the store is asked, so a revocation written meanwhile changes
     // it and the answer below is not reused (see `verified`).
     let stamp = app.feed.stamp();
     if let Some(stamp) = stamp
-        && let Some(c) = keys.verified.get(&key, stamp, app.now())
+        && let Some(v) = keys.verified.get(&key, stamp, app.now())
     {
         crate::metrics::introspection_cached();
-        return Ok(Some(if is_visible_to(caller, c.client_id(), c.aud()) {
-            active(&c)
-        } else {
-            IntrospectionResponse::inactive()
-        }));
+        return Ok(Some(
+            if is_visible_to(caller, v.token.client_id(), v.token.aud()) {
+                Answer::Bytes(v.answer.clone())
+            } else {
+                Answer::Doc(IntrospectionResponse::inactive())
+            },
+        ));
     }
     let Some(c) = keys.verifier.verify(token, app.now()).ok() else {
         return Ok(None);
@@ -75,13 +85,20 @@ async fn access_token<S: Store>(
     // Tokens for a user also stop being active when the user is disabled or removed; one
     // store query answers both questions.
     if !is_visible_to(caller, c.client_id(), c.aud()) || is_revoked(app, &c, true).await? {
-        return Ok(Some(IntrospectionResponse::inactive()));
+        return Ok(Some(Answer::Doc(IntrospectionResponse::inactive())));
     }
     let answer = active(&c);
-    if let Some(stamp) = stamp {
-        keys.verified.insert(key, stamp, Arc::new(c));
-    }
-    Ok(Some(answer))
+    let Some(stamp) = stamp else {
+        return Ok(Some(Answer::Doc(answer)));
+    };
+    let bytes =
+        Bytes::from(serde_json::to_vec(&answer).map_err(|e| ServerError::Internal(e.to_string()))?);
+    let v = Verified {
+        token: c,
+        answer: bytes.clone(),
+    };
+    keys.verified.insert(key, stamp, Arc::new(v));
+    Ok(Some(Answer::Bytes(bytes)))
 }
 
 fn active(c: &AccessToken) -> IntrospectionResponse {
