@@ -35,7 +35,6 @@ use crate::assertion::{AssertionSigner, Identity};
 use crate::authority::{Authority, AuthorityKey, AuthorityOptions};
 use crate::config::GatewayConfig;
 use crate::forward::{self, Body, Outgoing, UpstreamError, Upstreams};
-use crate::introspection::digest;
 use crate::metrics::{Metrics, Outcome};
 use crate::path::CanonicalPath;
 use crate::policy;
@@ -195,7 +194,9 @@ impl Gateway {
                     issuer: issuer.to_owned(),
                     audience: audience.to_owned(),
                     client_id: credentials.as_ref().map(|(id, _)| id.as_str().to_owned()),
-                    secret_digest: credentials.as_ref().map(|(_, s)| digest(s.secret())),
+                    secret_digest: credentials
+                        .as_ref()
+                        .map(|(_, s)| keycard_validate::token_digest(s.secret())),
                     cache_ttl: config.introspection_cache_ttl(),
                 };
                 match old.and_then(|o| o.authority.clone()) {

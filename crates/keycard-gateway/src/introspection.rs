@@ -61,14 +61,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The SHA-256 of a token.
-pub fn digest(token: &str) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 impl IntrospectionCache {
     /// A cache keeping answers for `ttl` (`None`: single flight only, nothing kept).
     pub fn new(
@@ -89,7 +81,7 @@ impl IntrospectionCache {
 
     /// The answer for `token`: cached, shared with a concurrent caller, or asked for.
     pub async fn introspect(&self, introspector: &Introspector, token: &str) -> Outcome {
-        let key = digest(token);
+        let key = keycard_validate::token_digest(token);
         if self.ttl.is_some() {
             let now = self.clock.now();
             if let Some((answer, until)) = lock(&self.entries).get(&key)

@@ -32,26 +32,21 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response {
 /// A JSON document that must not be cached (RFC 6749 §5.1, RFC 7662 §2.2: it may carry
 /// tokens or what is known about one).
 pub(crate) fn no_store_json<T: Serialize>(body: &T) -> Response {
-    let mut r = Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
+    no_store(Json(body).into_response())
 }
 
 /// [`no_store_json`] for a document already serialised (the introspection cache keeps its
 /// answers as bytes).
 pub(crate) fn no_store_json_bytes(body: axum::body::Bytes) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::PRAGMA, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    no_store(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
 }
 
 /// A 303 See Other (RFC 9700 §4.12: never 307 after a form post with credentials).

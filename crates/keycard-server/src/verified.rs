@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::digest;
 use axum::body::Bytes;
 use keycard_protocol::UnixTime;
 use keycard_validate::AccessToken;
@@ -37,7 +36,8 @@ pub(crate) struct Stamp {
     pub(crate) local: u64,
 }
 
-/// The SHA-256 of a token string: the cache never holds the token itself.
+/// The SHA-256 of a token string (`keycard_validate::token_digest`): the cache never holds the
+/// token itself.
 pub(crate) type TokenKey = [u8; 32];
 
 /// One remembered token: its claims (to decide who may see it) and the active answer as sent.
@@ -54,12 +54,6 @@ pub(crate) struct VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    pub(crate) fn key(token: &str) -> TokenKey {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
-        key
-    }
-
     /// The token, if it was verified and found unrevoked under this same stamp and has not
     /// expired by `now`.
     pub(crate) fn get(&self, key: &TokenKey, stamp: Stamp, now: UnixTime) -> Option<Arc<Verified>> {

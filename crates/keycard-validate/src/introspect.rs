@@ -122,7 +122,7 @@ impl Introspector {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Ok(Introspection::inactive());
         }
-        let key = sha256(token);
+        let key = token_digest(token);
         let now = self.clock.now();
         if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&key, now)) {
             return Ok(hit);
@@ -173,7 +173,9 @@ impl Cache {
     }
 }
 
-fn sha256(token: &str) -> [u8; 32] {
+/// The SHA-256 of a token (or any string): what the caches of this crate, the server and the
+/// gateway key on, so none of them holds the token itself.
+pub fn token_digest(token: &str) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());

@@ -94,7 +94,7 @@ pub use http::{
 pub use id_token::{
     BACKCHANNEL_LOGOUT_EVENT, IdTokenCheck, IdTokenVerifier, LogoutToken, VerifiedIdToken,
 };
-pub use introspect::{Introspection, IntrospectionError, Introspector};
+pub use introspect::{Introspection, IntrospectionError, Introspector, token_digest};
 pub use keycard_os::SystemClock;
 pub use keycard_protocol::{
     Audience, ClientId, ClientSecret, Clock, Issuer, Jti, Kid, Nonce, ScopeSet, SessionId, Subject,

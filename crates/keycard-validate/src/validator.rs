@@ -413,10 +413,7 @@ impl Validator {
         if cap == 0 {
             return signed.verify_signature(header, key);
         }
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
-        );
+        let digest = crate::introspect::token_digest(token);
         let seen = self
             .inner
             .verified
