@@ -81,6 +81,8 @@ impl<S: Store> App<S> {
     ) -> Result<Arc<App<S>>, StartError> {
         let keys = KeyManager::load_or_create(&store, master_key, &settings, clock.now()).await?;
         let discovery = crate::routes::discovery::document(&settings, keys.current().alg());
+        // Where the revocation feed starts: the log's end now (no event is after `u64::MAX`).
+        let log_end = store.revocations_since(u64::MAX, 1).await?.last;
         Ok(Arc::new(App {
             store,
             keys,
@@ -89,7 +91,7 @@ impl<S: Store> App<S> {
             templates: Templates::new().map_err(StartError::Templates)?,
             discovery,
             txn_limiter: RateLimiter::keyed(txn_quota(settings.txn_per_minute)),
-            feed: FeedHub::new(settings.feed_poll),
+            feed: FeedHub::new(settings.feed_poll, log_end),
             clients: TtlCache::new(settings.cache_ttl, 10_000),
             apis: TtlCache::new(settings.cache_ttl, 10_000),
             settings,

@@ -47,13 +47,17 @@ pub(crate) struct FeedHub {
 }
 
 impl FeedHub {
-    pub(crate) fn new(poll: Duration) -> FeedHub {
+    /// A hub that starts at `log_end`, the log's highest sequence number read just now (the
+    /// poller goes on from there; a hub that began at its own first poll instead silently
+    /// skipped whatever was appended before that poll, and a stream opened meanwhile waited for
+    /// it in vain).
+    pub(crate) fn new(poll: Duration, log_end: u64) -> FeedHub {
         FeedHub {
             tx: broadcast::channel(BACKLOG).0,
-            seen: AtomicU64::new(0),
+            seen: AtomicU64::new(log_end),
             closing: tokio::sync::watch::channel(false).0,
             local: AtomicU64::new(0),
-            last_read: Mutex::new(None),
+            last_read: Mutex::new(Some(Instant::now())),
             fresh_for: poll.saturating_mul(4),
         }
     }
@@ -98,15 +102,15 @@ impl FeedHub {
         self.seen.load(Ordering::Acquire)
     }
 
-    /// Starts the poller. It begins at the log's current end: streams catch up on older
-    /// events from the store themselves.
+    /// Starts the poller. It goes on from where the log ended when the hub was made
+    /// ([`FeedHub::new`]'s `log_end`), so an event appended before its first read still reaches
+    /// the streams; older ones the streams read from the store themselves.
     pub(crate) fn spawn<S: Store>(app: &Arc<App<S>>) {
         let a = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(a.settings.feed_poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let hub = &a.feed;
-            let mut started = false;
             loop {
                 tick.tick().await;
                 let since = hub.seen.load(Ordering::Acquire);
@@ -117,16 +121,11 @@ impl FeedHub {
                         continue;
                     }
                 };
-                if !started {
-                    started = true;
-                    hub.seen.store(page.last, Ordering::Release);
-                } else {
-                    for e in page.events {
-                        let seq = e.seq;
-                        // No receiver is not an error: nobody is streaming right now.
-                        let _ = hub.tx.send(Arc::new(e));
-                        hub.seen.store(seq, Ordering::Release);
-                    }
+                for e in page.events {
+                    let seq = e.seq;
+                    // No receiver is not an error: nobody is streaming right now.
+                    let _ = hub.tx.send(Arc::new(e));
+                    hub.seen.store(seq, Ordering::Release);
                 }
                 if let Ok(mut last) = hub.last_read.lock() {
                     *last = Some(Instant::now());
