@@ -64,11 +64,13 @@ export function processTree(table, root) {
   return out;
 }
 
+// { all, user }: utime + stime (and the reaped children's) of the tree, and the user part alone.
 function treeTicks(table, root) {
-  let t = 0;
+  const t = { all: 0, user: 0 };
   for (const p of processTree(table, root)) {
     const s = table.get(p);
-    t += s.utime + s.stime + s.cutime + s.cstime;
+    t.all += s.utime + s.stime + s.cutime + s.cstime;
+    t.user += s.utime + s.cutime;
   }
   return t;
 }
@@ -96,26 +98,33 @@ export function cpuSnapshot(watch) {
   for (const w of watch) {
     const roots = w.postgres ? postgresRoots(table) : [w.pid];
     const alive = roots.filter((p) => table.has(p));
-    procs[w.role] = { ticks: alive.reduce((a, p) => a + treeTicks(table, p), 0), roots: alive.length };
+    const ticks = alive.map((p) => treeTicks(table, p));
+    procs[w.role] = {
+      ticks: ticks.reduce((a, t) => a + t.all, 0), user: ticks.reduce((a, t) => a + t.user, 0), roots: alive.length,
+    };
   }
   return {
     t: performance.now(), procs, wrk: reapedChildrenTicks(), machine: machineBusyTicks(),
   };
 }
 
-// Seconds of CPU per watched role between two snapshots; `missing` lists roles whose process was
-// gone at either end (their figure would be meaningless).
+// Seconds of CPU per watched role between two snapshots (`procs`: user + system; `user`: the
+// user-space part alone); `missing` lists roles whose process was gone at either end (their
+// figure would be meaningless).
 export function cpuDelta(a, b) {
   const procs = {};
+  const user = {};
   const missing = [];
   for (const [role, x] of Object.entries(b.procs)) {
     const y = a.procs[role];
     if (!y || !x.roots || !y.roots) missing.push(role);
     procs[role] = (x.ticks - (y?.ticks ?? 0)) / CLK_TCK;
+    user[role] = (x.user - (y?.user ?? 0)) / CLK_TCK;
   }
   return {
     wall_s: (b.t - a.t) / 1000,
     procs,
+    user,
     missing,
     wrk_s: (b.wrk - a.wrk) / CLK_TCK,
     machine_busy_s: (b.machine - a.machine) / CLK_TCK,

@@ -4,7 +4,7 @@
 // `measure(ctx, name, spec)` records under results.measurements[name]:
 //   req/s, requests, errors (bad responses + socket errors), latency p50/p90/p99 (µs);
 //   per watched process: CPU seconds, cores used, requests per CPU-second, CPU µs per request,
-//   peak RSS; the combined figure of all watched processes when there are several; wrk's own
+//   the same three for user-space CPU alone (utime), peak RSS; the combined figure of all watched processes when there are several; wrk's own
 //   CPU and the machine's busy time over the same window.
 // A measurement with any error is listed under Problems and fails every target that uses it.
 //
@@ -46,16 +46,18 @@ export async function measure(ctx, name, spec) {
   const cpu = cpuDelta(before, after);
   const w = runs.length === 1 ? runs[0] : sumWrk(runs);
 
-  const per = (cpuS) => ({
+  const per = (cpuS, userS) => ({
     cpu_s: round(cpuS, 2),
     cores: round(cpuS / w.duration_s, 2),
     req_per_cpu_s: cpuS > 0 ? round(w.requests / cpuS, 0) : null,
     cpu_us_per_req: w.requests > 0 ? round((cpuS * 1e6) / w.requests, 1) : null,
+    user_cpu_s: round(userS, 2),
+    req_per_user_cpu_s: userS > 0 ? round(w.requests / userS, 0) : null,
+    user_us_per_req: w.requests > 0 ? round((userS * 1e6) / w.requests, 1) : null,
   });
-  const procs = watched.map((p, i) => ({ role: p.role, ...per(cpu.procs[p.role]), rss_peak_kib: mem[i]?.max_kib ?? null }));
-  if (procs.length > 1) {
-    procs.push({ role: 'all servers', ...per(watched.reduce((a, p) => a + cpu.procs[p.role], 0)), rss_peak_kib: null });
-  }
+  const sum = (m) => watched.reduce((a, p) => a + m[p.role], 0);
+  const procs = watched.map((p, i) => ({ role: p.role, ...per(cpu.procs[p.role], cpu.user[p.role]), rss_peak_kib: mem[i]?.max_kib ?? null }));
+  if (procs.length > 1) procs.push({ role: 'all servers', ...per(sum(cpu.procs), sum(cpu.user)), rss_peak_kib: null });
   const m = {
     label: spec.label ?? name,
     rps: round(w.rps, 1),
