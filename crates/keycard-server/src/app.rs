@@ -171,7 +171,7 @@ impl<S: Store> App<S> {
     ) -> Result<Option<Arc<Api>>, StoreError> {
         match target {
             Some(t) => {
-                let load = async { Ok(self.store.api(t).await?.map(Arc::new)) };
+                let load = || async { Ok(self.store.api(t).await?.map(Arc::new)) };
                 self.apis.get_or_load(t.as_str(), load).await
             }
             None => Ok(None),
@@ -180,7 +180,7 @@ impl<S: Store> App<S> {
 
     /// Loads a client (cached for `Settings::cache_ttl`).
     pub(crate) async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        let load = async { Ok(self.store.client(id).await?.map(Arc::new)) };
+        let load = || async { Ok(self.store.client(id).await?.map(Arc::new)) };
         self.clients.get_or_load(id.as_str(), load).await
     }
 }

@@ -42,12 +42,17 @@ impl<V: Clone> TtlCache<V> {
 
     /// Returns the cached value, or loads (once for all concurrent callers), caches and
     /// returns it. A failed load is not shared: the next waiter tries itself.
-    pub(crate) async fn get_or_load<E, F>(&self, key: &str, load: F) -> Result<Option<V>, E>
+    ///
+    /// The load is made and boxed only on a miss: a store future held inline would make the
+    /// future of every request that authenticates a client as large as the store's, and that
+    /// future is moved by value on its way into the runtime, hit or miss.
+    pub(crate) async fn get_or_load<E, L, F>(&self, key: &str, load: L) -> Result<Option<V>, E>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Option<V>, E>>,
     {
         if self.ttl.is_zero() {
-            return load.await;
+            return Box::pin(load()).await;
         }
         if let Ok(m) = self.map.read()
             && let Some((at, v)) = m.get(key)
@@ -64,7 +69,7 @@ impl<V: Clone> TtlCache<V> {
         let result = cell
             .get_or_try_init(|| {
                 loaded_here = true;
-                load
+                Box::pin(load())
             })
             .await
             .cloned();
@@ -103,15 +108,15 @@ mod tests {
     #[tokio::test]
     async fn entries_expire_after_the_ttl() {
         let c = TtlCache::new(Duration::from_millis(50), 10);
-        let v: Result<_, ()> = c.get_or_load("a", async { Ok(Some(1)) }).await;
+        let v: Result<_, ()> = c.get_or_load("a", || async { Ok(Some(1)) }).await;
         assert_eq!(v, Ok(Some(1)));
-        let v: Result<_, ()> = c.get_or_load("a", async { Ok(Some(2)) }).await;
+        let v: Result<_, ()> = c.get_or_load("a", || async { Ok(Some(2)) }).await;
         assert_eq!(v, Ok(Some(1)), "served from the cache");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let v: Result<_, ()> = c.get_or_load("a", async { Ok(Some(3)) }).await;
+        let v: Result<_, ()> = c.get_or_load("a", || async { Ok(Some(3)) }).await;
         assert_eq!(v, Ok(Some(3)), "reloaded after the ttl");
         c.invalidate("a");
-        let v: Result<_, ()> = c.get_or_load("a", async { Ok(None) }).await;
+        let v: Result<_, ()> = c.get_or_load("a", || async { Ok(None) }).await;
         assert_eq!(v, Ok(None));
     }
 
@@ -126,12 +131,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
             Ok::<_, ()>(Some(7))
         };
-        let all = futures_util::future::join_all((0..10).map(|_| c.get_or_load("k", load()))).await;
+        let all = futures_util::future::join_all((0..10).map(|_| c.get_or_load("k", load))).await;
         assert!(all.iter().all(|v| *v == Ok(Some(7))), "{all:?}");
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        let failed: Result<Option<i32>, &str> = c.get_or_load("e", async { Err("down") }).await;
+        let failed: Result<Option<i32>, &str> = c.get_or_load("e", || async { Err("down") }).await;
         assert_eq!(failed, Err("down"));
-        let v: Result<_, &str> = c.get_or_load("e", async { Ok(Some(1)) }).await;
+        let v: Result<_, &str> = c.get_or_load("e", || async { Ok(Some(1)) }).await;
         assert_eq!(v, Ok(Some(1)));
     }
 }

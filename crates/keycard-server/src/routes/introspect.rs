@@ -42,7 +42,9 @@ pub(crate) async fn introspect_post<S: Store>(
     let answer = match access_token(&app, &client, token).await? {
         Some(Answer::Bytes(b)) => return Ok(no_store_json_bytes(b)),
         Some(Answer::Doc(v)) => v,
-        None => refresh_token(&app, &client, token)
+        // Boxed, as the store read below: the cold paths' store futures would otherwise make
+        // every introspection's future as large as theirs (see `cache::TtlCache::get_or_load`).
+        None => Box::pin(refresh_token(&app, &client, token))
             .await?
             .unwrap_or_else(IntrospectionResponse::inactive),
     };
@@ -84,7 +86,8 @@ async fn access_token<S: Store>(
     };
     // Tokens for a user also stop being active when the user is disabled or removed; one
     // store query answers both questions.
-    if !is_visible_to(caller, c.client_id(), c.aud()) || is_revoked(app, &c, true).await? {
+    if !is_visible_to(caller, c.client_id(), c.aud()) || Box::pin(is_revoked(app, &c, true)).await?
+    {
         return Ok(Some(Answer::Doc(IntrospectionResponse::inactive())));
     }
     let answer = active(&c);
