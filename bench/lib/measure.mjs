@@ -8,9 +8,11 @@
 //   CPU and the machine's busy time over the same window.
 // A measurement with any error is listed under Problems and fails every target that uses it.
 //
-// spec: { label, procs: [{ role, pid } | { role, postgres: true }], loads: [{ url, script, env,
+// spec: { label, procs: [{ role, pid, load } | { role, postgres: true }], loads: [{ url, script, env,
 //   warmupEnv, runEnv }], threads, connections, seconds, warmup, note }. Several loads run at
-// once (one wrk each, e.g. one per node) and are added up.
+// once (one wrk each, e.g. one per node) and are added up. A process with `load: i` serves only
+// the i-th load (one node of several): its per-request figures divide by that load's requests,
+// not the total, while the `all servers` line divides the sum by the total.
 import path from 'node:path';
 import { runWrk, sumWrk } from './wrk.mjs';
 import { cpuSnapshot, cpuDelta, startRssSampler } from './cpu.mjs';
@@ -46,17 +48,19 @@ export async function measure(ctx, name, spec) {
   const cpu = cpuDelta(before, after);
   const w = runs.length === 1 ? runs[0] : sumWrk(runs);
 
-  const per = (cpuS, userS) => ({
+  const per = (cpuS, userS, requests = w.requests) => ({
     cpu_s: round(cpuS, 2),
     cores: round(cpuS / w.duration_s, 2),
-    req_per_cpu_s: cpuS > 0 ? round(w.requests / cpuS, 0) : null,
-    cpu_us_per_req: w.requests > 0 ? round((cpuS * 1e6) / w.requests, 1) : null,
+    requests,
+    req_per_cpu_s: cpuS > 0 ? round(requests / cpuS, 0) : null,
+    cpu_us_per_req: requests > 0 ? round((cpuS * 1e6) / requests, 1) : null,
     user_cpu_s: round(userS, 2),
-    req_per_user_cpu_s: userS > 0 ? round(w.requests / userS, 0) : null,
-    user_us_per_req: w.requests > 0 ? round((userS * 1e6) / w.requests, 1) : null,
+    req_per_user_cpu_s: userS > 0 ? round(requests / userS, 0) : null,
+    user_us_per_req: requests > 0 ? round((userS * 1e6) / requests, 1) : null,
   });
+  const served = (p) => (p.load != null && runs[p.load] ? runs[p.load].requests : w.requests);
   const sum = (m) => watched.reduce((a, p) => a + m[p.role], 0);
-  const procs = watched.map((p, i) => ({ role: p.role, ...per(cpu.procs[p.role], cpu.user[p.role]), rss_peak_kib: mem[i]?.max_kib ?? null }));
+  const procs = watched.map((p, i) => ({ role: p.role, ...per(cpu.procs[p.role], cpu.user[p.role], served(p)), rss_peak_kib: mem[i]?.max_kib ?? null }));
   if (procs.length > 1) procs.push({ role: 'all servers', ...per(sum(cpu.procs), sum(cpu.user)), rss_peak_kib: null });
   const m = {
     label: spec.label ?? name,

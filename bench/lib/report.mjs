@@ -52,7 +52,12 @@ export function report(results, cfg) {
     { min: 0.85 }, ['cc-RS256'], { note: 'openssl right before and after the phase, averaged' });
   target('introspect req/CPU-s vs node-oidc-provider, one token', perCpu('introspect', 'keycard'), perCpu('peer-introspect', 'node-oidc-provider'),
     { min: 10 }, ['introspect', 'peer-introspect']);
-  target('/healthz CPU per request (µs)', usPerReq('healthz', 'keycard'), null, { max: 10 }, ['healthz'], { unit: 'µs' });
+  // The issue set ≤ 10 µs on a machine where a bare axum hello-world cost 8.0–8.5 µs. Measured
+  // against that hello-world in the same run (`keycard bench hello`), the same target is
+  // ≤ 1.2×, which means the same on a slower or a faster machine; the microseconds are listed
+  // under the informational ratios.
+  target('/healthz CPU per request vs bare axum hello-world', usPerReq('healthz', 'keycard'), usPerReq('hello', 'axum hello'),
+    { maxRatio: 1.2 }, ['healthz', 'hello'], { unit: 'µs', note: 'the issue: <= 10 µs where bare axum cost 8.0-8.5 µs' });
   target('SQLite refresh ES256 req/CPU-s vs cc ES256', perCpu('refresh-ES256', 'keycard'), perCpu('cc-ES256', 'keycard'),
     { min: 0.6 }, ['refresh-ES256', 'cc-ES256']);
   target('PG refresh ES256 rotations/s vs pgbench -N tps', rps('pg-refresh-ES256'), B.pgbench?.tps ?? null,
@@ -104,6 +109,10 @@ export function report(results, cfg) {
   // which no cache can skip.
   ratio('introspect req/CPU-s vs node-oidc-provider, distinct tokens', perCpu('introspect-distinct', 'keycard'), perCpu('peer-introspect-distinct', 'node-oidc-provider'),
     'each token once per cycle of INTROSPECT_TOKENS: verified and read from the store');
+  info.push({
+    name: '/healthz CPU per request (µs; the issue: <= 10)', value: usPerReq('healthz', 'keycard'), baseline: usPerReq('hello', 'axum hello'), ratio: null,
+    note: 'baseline: bare axum hello-world, same run',
+  });
   ratio('introspect distinct vs one token (req/CPU-s)', perCpu('introspect-distinct', 'keycard'), perCpu('introspect', 'keycard'));
   // The same two targets counted in user-space CPU alone: on one machine with wrk, most of a
   // small request's system time is the loopback delivery to wrk's socket inside our writev.

@@ -93,7 +93,8 @@ export async function twoNodes(ctx, alg) {
   await checkCc(s1.base, k.auth, alg);
   await checkCc(s2.base, k.auth, alg);
   const half = Math.max(1, cfg.CONNECTIONS >> 1);
-  const procs = [{ role: 'keycard node 1', pid: s1.pid }, { role: 'keycard node 2', pid: s2.pid }, PG];
+  // Each node's figures count the requests of its own wrk (load 0 or 1).
+  const procs = [{ role: 'keycard node 1', pid: s1.pid, load: 0 }, { role: 'keycard node 2', pid: s2.pid, load: 1 }, PG];
   await measure(ctx, `pg2-cc-${alg}`, {
     label: `PG cc ${alg}, 2 nodes`, procs, threads: 1, connections: half, loads: [ccLoad(s1.base, k.auth), ccLoad(s2.base, k.auth)],
   });

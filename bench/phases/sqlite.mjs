@@ -11,9 +11,14 @@
 // argon2 rate with one thread per argon2 worker is measured right before and after.
 // `ready(ctx, alg)`: spawn -> first 200 on /readyz on READY_RUNS restarts of an initialised
 // database; idle RSS after the first restart.
-// `healthz(ctx)`: GET /healthz, the per-request floor of the HTTP stack.
+// `healthz(ctx)`: GET /healthz, the per-request floor of the HTTP stack, and right before it
+// the same load on `keycard bench hello` (a bare axum hello-world in the same binary and
+// runtime): the floor's baseline.
 import { writeFileSync } from 'node:fs';
-import { stop, sleep } from '../lib/proc.mjs';
+import path from 'node:path';
+import {
+  stop, sleep, spawnServer, waitHttp,
+} from '../lib/proc.mjs';
 import { rssKib } from '../lib/cpu.mjs';
 import { measure } from '../lib/measure.mjs';
 import { around, argon2Raw, opensslSpeed } from '../lib/baselines.mjs';
@@ -159,11 +164,24 @@ export async function ready(ctx, alg) {
 }
 
 export async function healthz(ctx) {
+  const { cfg } = ctx;
+  const get = { BENCH_METHOD: 'GET', BENCH_ACCEPT: '*/*' };
+  const hello = spawnServer('bench-hello', cfg.KEYCARD_BIN, ['bench', 'hello', '--listen', `127.0.0.1:${cfg.DEMO_PORT}`], {
+    log: path.join(cfg.OUT, 'bench-hello.log'),
+  });
+  const helloUrl = `http://127.0.0.1:${cfg.DEMO_PORT}/healthz`;
+  await waitHttp(helloUrl, hello, 30000);
+  await measure(ctx, 'hello', {
+    label: 'bare axum hello-world GET /healthz',
+    procs: [{ role: 'axum hello', pid: hello.pid }],
+    loads: [{ url: helloUrl, env: get }],
+  });
+  await stop(hello);
   const k = await benchKeycard(ctx, 'keycard-healthz', 'ES256');
   await measure(ctx, 'healthz', {
     label: 'Keycard GET /healthz',
     procs: [{ role: 'keycard', pid: k.server.pid }],
-    loads: [{ url: `${k.server.base}/healthz`, env: { BENCH_METHOD: 'GET', BENCH_ACCEPT: '*/*' } }],
+    loads: [{ url: `${k.server.base}/healthz`, env: get }],
   });
   await stop(k.server);
 }

@@ -2,10 +2,12 @@
 //!
 //! [`run`] executes one [`BenchCmd`]: `validate` measures full access-token validation by
 //! keycard-validate on one core (`crate::demo_api::bench_validate`), `argon2` the raw argon2id
-//! rate of the login's password check.
+//! rate of the login's password check, and `hello` serves a bare axum hello-world: the
+//! baseline that the server's `/healthz` (its per-request floor) is measured against in the
+//! same run, so the floor is judged as a ratio rather than in microseconds of one machine.
 //!
-//! Both run for a fixed wall-clock time and print one rate, as text or with `--json` for the
-//! script. They touch no database and no network.
+//! `validate` and `argon2` run for a fixed wall-clock time and print one rate, as text or with
+//! `--json` for the script; they touch no database and no network. `hello` runs until killed.
 //!
 //! Not here: the HTTP load tests and their results (`bench/`).
 
@@ -32,11 +34,18 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// A bare axum hello-world (`GET /healthz` answers `ok`; no layers, no limits) on the
+    /// same runtime as the server, until killed. A baseline, not something to expose.
+    Hello {
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 pub(crate) async fn run(c: BenchCmd, json_out: bool) -> anyhow::Result<()> {
     match c {
         BenchCmd::Argon2 { seconds, threads } => argon2(seconds, threads, json_out),
+        BenchCmd::Hello { listen } => hello(listen).await,
         BenchCmd::Validate { seconds, alg } => {
             let alg = Alg::parse(&alg).ok_or_else(|| anyhow::anyhow!("unknown alg {alg}"))?;
             let rate = demo_api::bench_validate(seconds, alg).await?;
@@ -82,5 +91,16 @@ fn argon2(seconds: u64, threads: usize, json_out: bool) -> anyhow::Result<()> {
         json!({ "hashes_per_sec": rate, "threads": threads }),
         &format!("{rate:.1} argon2id hashes/s on {threads} threads"),
     );
+    Ok(())
+}
+
+/// The smallest axum server: one route, axum's own `serve`, nothing of ours in between. What
+/// the server's `/healthz` costs beyond this is what its layers, limits and connection handling
+/// cost.
+async fn hello(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("bench hello listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }
