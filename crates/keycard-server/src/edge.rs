@@ -148,9 +148,9 @@ fn hex_u64(v: u64, out: &mut [u8]) {
     }
 }
 
-/// The edge service's layer: the request id, the security headers and
-/// `keycard_http_requests_total` / `keycard_http_request_duration_seconds` by endpoint and
-/// outcome, through handles made once per label pair.
+/// The edge service's layer: the request id, the request's span and log line, the security
+/// headers and `keycard_http_requests_total` / `keycard_http_request_duration_seconds` by
+/// endpoint and outcome, through handles made once per label pair.
 #[derive(Clone, Copy, Debug)]
 struct EdgeLayer {
     routes: &'static [&'static str],
@@ -176,11 +176,14 @@ struct Edge<S> {
 /// The outcome labels, by status class.
 const OUTCOMES: [&str; 3] = ["success", "client_error", "server_error"];
 
+/// The index of `server_error` in [`OUTCOMES`].
+const SERVER_ERROR: usize = 2;
+
 fn outcome(status: u16) -> usize {
     match status {
         200..=399 => 0,
         400..=499 => 1,
-        _ => 2,
+        _ => SERVER_ERROR,
     }
 }
 
@@ -278,14 +281,16 @@ where
         if let Ok(resp) = &mut out {
             let elapsed = this.start.elapsed();
             let status = resp.status().as_u16();
+            let class = outcome(status);
             if let Some(row) = handles(this.routes).get(*this.endpoint) {
-                let h = &row[outcome(status)];
+                let h = &row[class];
                 h.requests.increment(1);
                 h.duration.record(elapsed.as_secs_f64());
             }
-            // One line per request, inside its span (id, client, method, path).
+            // One line per request, inside its span (id, client, method, path); a server error
+            // (the metrics' `server_error` outcome) at ERROR.
             let latency_us = elapsed.as_micros() as u64;
-            if status >= 500 {
+            if class == SERVER_ERROR {
                 tracing::error!(status, latency_us, "request failed");
             } else {
                 tracing::info!(status, latency_us, "request finished");
